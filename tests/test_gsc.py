@@ -1,0 +1,284 @@
+"""GSCLoss, gsc_penalty and GSCRegularizer (SPEC §1) against the float64 NumPy reference."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_losses
+from tests import harness, reference
+
+RNG = np.random.default_rng(0)
+
+
+def _per_sample(loss, labels, logits):
+    return np.asarray(loss(labels, np.asarray(logits, np.float32)))
+
+
+def _numeric_gradient(fn, z, step=1e-6):
+    grad = np.zeros_like(z)
+    for index in np.ndindex(z.shape):
+        plus, minus = z.copy(), z.copy()
+        plus[index] += step
+        minus[index] -= step
+        grad[index] = (fn(plus) - fn(minus)) / (2 * step)
+    return grad
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"top_k": 1},
+        {"top_k": 3, "gamma": 0.5},
+        {"top_k": 7, "gamma": 2.0},
+        {"normalize_entropy": False, "gamma": 1.0},
+        {"label_smoothing": 0.1, "gamma": 0.3},
+        {"focal_gamma": 2.0, "gamma": 0.3},
+        {"focal_gamma": 0.0, "label_smoothing": 0.2, "top_k": 4},
+    ],
+)
+def test_values_and_gradients_match_reference(options):
+    """Per-sample values and d(sum loss)/d(logits) match the float64 reference within 1e-5."""
+    logits = RNG.normal(0, 2, size=(6, 7))
+    labels = RNG.integers(0, 7, size=6)
+    options = {"gamma": 0.01, "top_k": 2, **options}
+    loss = keras_losses.GSCLoss(**options, reduction=None)
+    ref_options = {k: v for k, v in options.items()}
+
+    np.testing.assert_allclose(
+        _per_sample(loss, labels, logits),
+        reference.gsc_loss(labels, logits, **ref_options),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    z = tf.constant(logits, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        total = tf.reduce_sum(loss(labels, z))
+    expected = _numeric_gradient(lambda v: reference.gsc_loss(labels, v, **ref_options).sum(), logits)
+    np.testing.assert_allclose(tape.gradient(total, z), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_label_forms_agree():
+    """(B,), (B, 1), float-cast and one-hot labels give the same per-sample loss."""
+    logits = RNG.normal(size=(5, 4)).astype(np.float32)
+    labels = np.array([0, 3, 1, 2, 3])
+    loss = keras_losses.GSCLoss(gamma=0.2, reduction=None)
+    expected = _per_sample(loss, labels, logits)
+    for form in (labels[:, None], labels.astype(np.float32), np.eye(4)[labels]):
+        np.testing.assert_allclose(_per_sample(loss, form, logits), expected, rtol=1e-6)
+
+
+def test_probabilities_input_matches_logits_input():
+    """from_logits=False on softmax(z) gives the logits result."""
+    logits = RNG.normal(size=(5, 6))
+    labels = RNG.integers(0, 6, size=5)
+    from_logits = keras_losses.GSCLoss(gamma=0.7, top_k=3, reduction=None)
+    from_probs = keras_losses.GSCLoss(gamma=0.7, top_k=3, from_logits=False, reduction=None)
+    np.testing.assert_allclose(
+        _per_sample(from_probs, labels, reference.softmax(logits)),
+        _per_sample(from_logits, labels, logits),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+# Table 8 of the paper, column f: binary scores (p, 1-p), σ = unnormalised entropy.
+TABLE_8_F = {0.50: 0.197, 0.55: 0.197, 0.60: 0.198, 0.65: 0.198, 0.70: 0.196,
+             0.75: 0.187, 0.80: 0.163, 0.85: 0.111, 0.90: 0.031}  # fmt: skip
+
+
+def test_reproduces_paper_table_8():
+    """normalize_entropy=False reproduces the paper's Table 8 `f` column to 3 decimals."""
+    p = np.array(sorted(TABLE_8_F))
+    probs = np.stack([p, 1 - p], axis=1).astype(np.float32)
+    f = np.asarray(
+        keras_losses.gsc_penalty(probs, top_k=2, from_logits=False, normalize_entropy=False), np.float64
+    )
+    np.testing.assert_array_equal(np.round(f, 3), [TABLE_8_F[v] for v in p])
+    # The normalised form (the default) does not reproduce it (SPEC §1).
+    normalised = np.asarray(keras_losses.gsc_penalty(probs, top_k=2, from_logits=False), np.float64)
+    assert not np.allclose(np.round(normalised, 3), [TABLE_8_F[v] for v in p])
+
+
+def test_stop_gradient_sigma_treats_sigma_as_constant():
+    """With stop_gradient_sigma, the penalty's gradient is that of f with σ frozen."""
+    logits = RNG.normal(size=(3, 5))
+    probs = reference.softmax(logits)
+    entropy = -(probs * np.log(probs)).sum(-1)
+    sigma = entropy / np.log(5)
+
+    def frozen(z):
+        top = -np.sort(-reference.softmax(z), axis=-1)[:, :2]
+        return (np.exp(-(top**2).sum(-1) / (2 * sigma**2)) / (2 * np.pi * sigma**2)).sum()
+
+    z = tf.constant(logits, tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        stopped = tf.reduce_sum(keras_losses.gsc_penalty(z, stop_gradient_sigma=True))
+        full = tf.reduce_sum(keras_losses.gsc_penalty(z))
+    np.testing.assert_allclose(tape.gradient(stopped, z), _numeric_gradient(frozen, logits), atol=1e-5)
+    assert not np.allclose(tape.gradient(full, z), tape.gradient(stopped, z), atol=1e-4)
+
+
+def test_float64_gradient_matches_finite_differences():
+    """Autodiff of the float64 loss equals central differences (no derivation shortcuts)."""
+    logits = RNG.normal(size=(4, 5))
+    labels = np.array([0, 4, 2, 2])
+    loss = keras_losses.GSCLoss(gamma=0.8, top_k=3, focal_gamma=1.5, dtype="float64")
+    harness.assert_gradients_match_finite_differences(lambda z: loss(labels, z), logits)
+
+
+@pytest.mark.parametrize(
+    "logits",
+    [
+        np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [0.0, 0.0, 0.0]]),  # huge logits, ties
+        np.array([[30.0, -30.0], [0.0, 0.0], [-50.0, 50.0]]),  # C = 2
+        RNG.normal(0, 3, size=(3, 100_000)),  # C = 10^5
+    ],
+    ids=["huge", "binary", "C=1e5"],
+)
+def test_finite_for_extreme_inputs(logits):
+    """Loss and gradients stay finite for ±1e4 logits, C=2 and C=10^5."""
+    labels = np.arange(logits.shape[0]) % logits.shape[1]
+    z = tf.constant(logits, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        value = keras_losses.GSCLoss(gamma=1.0, top_k=2)(labels, z)
+    assert np.isfinite(float(value))
+    assert np.all(np.isfinite(tape.gradient(value, z)))
+
+
+def test_finite_for_one_hot_probabilities():
+    """Exactly one-hot softmax outputs (from_logits=False): f = 0, finite gradients."""
+    probs = tf.constant(np.eye(4)[[0, 1, 3]], tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(probs)
+        f = keras_losses.gsc_penalty(probs, from_logits=False)
+        value = keras_losses.GSCLoss(gamma=1.0, from_logits=False)([0, 1, 3], probs)
+    np.testing.assert_array_equal(f, 0.0)
+    assert np.isfinite(float(value))
+    assert np.all(np.isfinite(tape.gradient(value, probs)))
+
+
+# --- model-level properties through the shared harness ------------------------------
+
+
+def training_case():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(32, 6)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int32) + 2 * (x[:, 2] > 0)
+
+    def build():
+        inputs = keras.Input((6,))
+        hidden = keras.layers.Dense(8, activation="tanh")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(4)(hidden))
+
+    return harness.TrainingCase(
+        build_model=build,
+        make_loss=lambda: keras_losses.GSCLoss(gamma=0.5, top_k=3),
+        x=x,
+        y=y,
+        batch_size=16,
+    )
+
+
+def test_config_complete():
+    """Every constructor argument survives get_config/from_config; registered."""
+    harness.assert_config_complete(
+        keras_losses.GSCLoss(gamma=0.3, top_k=3, focal_gamma=2.0, label_smoothing=0.1, name="g")
+    )
+    harness.assert_config_complete(keras_losses.GSCRegularizer(0.2, top_k=5, normalize_entropy=False))
+
+
+def test_keras_round_trip(tmp_path):
+    """A model compiled with GSCLoss and GSCRegularizer reloads with identical outputs and loss."""
+    case = training_case()
+    inputs = keras.Input((6,))
+    outputs = keras.layers.Dense(4, activity_regularizer=keras_losses.GSCRegularizer(0.3))(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss=keras_losses.GSCLoss(gamma=0.5, top_k=3))
+    model.fit(case.x, case.y, epochs=1, verbose=0)
+    reloaded = harness.assert_keras_round_trip(model, case.x, tmp_path)
+    assert isinstance(reloaded.layers[-1].activity_regularizer, keras_losses.GSCRegularizer)
+    np.testing.assert_allclose(
+        reloaded.evaluate(case.x, case.y, verbose=0), model.evaluate(case.x, case.y, verbose=0)
+    )
+
+
+@pytest.mark.slow
+def test_distribution_equivalence():
+    """1 device vs 2 replicas: same losses and weights within 1e-5."""
+    harness.assert_distribution_equivalent("tests.test_gsc:training_case")
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision(policy):
+    """Trains a step with finite loss and gradients under mixed precision."""
+    harness.assert_mixed_precision_trains(training_case(), policy)
+
+
+def test_jit_compile_matches():
+    """jit_compile=True trains and matches the non-XLA run."""
+    harness.assert_jit_matches(training_case())
+
+
+def test_regularizer_adds_mean_penalty_without_labels():
+    """GSCRegularizer adds γ·mean_i f_i (reference) and trains a model from unlabeled data."""
+    x = RNG.normal(size=(8, 5)).astype(np.float32)
+    layer = keras.layers.Dense(4, activity_regularizer=keras_losses.GSCRegularizer(0.3, top_k=3))
+    model = keras.Sequential([keras.Input((5,)), layer])
+    logits = np.asarray(model(x))
+    expected = 0.3 * reference.gsc_density(reference.softmax(logits), 3).mean()
+    np.testing.assert_allclose(float(model.losses[0]), expected, rtol=1e-5)
+
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    before = layer.get_weights()[0].copy()
+    history = model.fit(x, epochs=2, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert not np.allclose(layer.get_weights()[0], before)
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argument, kwargs",
+    [
+        ("gamma", {"gamma": -0.1}),
+        ("top_k", {"top_k": 0}),
+        ("top_k", {"top_k": 2.5}),
+        ("label_smoothing", {"label_smoothing": 1.5}),
+        ("focal_gamma", {"focal_gamma": -1.0}),
+    ],
+)
+def test_bad_constructor_arguments(argument, kwargs):
+    """Invalid hyper-parameters raise ValueError naming the argument."""
+    harness.assert_value_error(argument, keras_losses.GSCLoss, **kwargs)
+
+
+def test_bad_call_inputs():
+    """top_k > C, labels out of range / wrong rank, logits of rank != 2 raise ValueError."""
+    logits = np.zeros((3, 4), np.float32)
+    harness.assert_value_error("top_k", keras_losses.GSCLoss(top_k=5), [0, 1, 2], logits)
+    harness.assert_value_error("top_k", keras_losses.gsc_penalty, logits, top_k=5)
+    harness.assert_value_error("y_true", keras_losses.GSCLoss(), [0, 1, 4], logits)
+    harness.assert_value_error("y_true", keras_losses.GSCLoss(), [0, -1, 2], logits)
+    harness.assert_value_error("y_true", keras_losses.GSCLoss(), [0.5, 1, 2], logits)
+    harness.assert_value_error("y_true", keras_losses.GSCLoss(), np.zeros((3, 2, 2)), logits)
+    harness.assert_value_error("y_true", keras_losses.GSCLoss(), [0, 1], logits)
+    harness.assert_value_error("y_pred", keras_losses.GSCLoss(), [0, 1, 2], np.zeros((3, 4, 1)))
+    harness.assert_value_error("y_pred", keras_losses.GSCLoss(), [0, 1, 2], np.zeros((3, 1)))
+
+
+def test_out_of_range_labels_fail_inside_a_graph():
+    """Inside tf.function (labels not concrete) out-of-range labels still fail loudly."""
+    loss = keras_losses.GSCLoss()
+
+    @tf.function
+    def compute(labels, logits):
+        return loss(labels, logits)
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match="y_true"):
+        compute(tf.constant([0, 7]), tf.zeros((2, 4)))
