@@ -4,19 +4,31 @@ Public API:
     GSCLoss, GSCRegularizer, gsc_loss, gsc_penalty   — Gaussian score calibration (SPEC §1)
     ScaledBatchNormalization                         — scaled BN before softmax (SPEC §5)
     ExpectedCalibrationError                         — streaming calibration metric (SPEC §6)
+    CosineDense, NPCFaceLoss, ArcFaceLoss, CosFaceLoss — cosine-margin heads (SPEC §4)
+    tar_at_far, roc_curve                            — verification metrics for embedding pairs
 """
 
+from keras_losses.cosine_dense import CosineDense
 from keras_losses.gsc import GSCLoss, GSCRegularizer, gsc_loss, gsc_penalty
+from keras_losses.margin_losses import ArcFaceLoss, CosFaceLoss, CosineMarginLoss, NPCFaceLoss
 from keras_losses.metrics import ExpectedCalibrationError
 from keras_losses.scaled_bn import ScaledBatchNormalization
+from keras_losses.verification import roc_curve, tar_at_far
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArcFaceLoss",
+    "CosFaceLoss",
+    "CosineDense",
+    "CosineMarginLoss",
     "ExpectedCalibrationError",
     "GSCLoss",
     "GSCRegularizer",
+    "NPCFaceLoss",
     "ScaledBatchNormalization",
     "gsc_loss",
     "gsc_penalty",
+    "roc_curve",
+    "tar_at_far",
 ]

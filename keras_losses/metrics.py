@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_losses._checks import check_int, check_scores, sparse_labels
+from keras_losses._distribute import cross_replica_sum
 
 
 @keras.saving.register_keras_serializable(package="keras_losses")
@@ -63,9 +64,13 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.bin_correct.assign_add(ops.matmul(correct[None, :], membership)[0])
 
     def result(self):
-        total = ops.sum(self.bin_weight)
-        gap = ops.sum(ops.abs(self.bin_correct - self.bin_confidence))
-        return ops.divide_no_nan(gap, total)
+        # model.fit reads result() inside each replica and averages the results; ECE is
+        # not linear in the bin sums, so the sums are all-reduced first.
+        weight, confidence, correct = cross_replica_sum(
+            [self.bin_weight, self.bin_confidence, self.bin_correct]
+        )
+        gap = ops.sum(ops.abs(correct - confidence))
+        return ops.divide_no_nan(gap, ops.sum(weight))
 
     def reset_state(self):
         for variable in (self.bin_weight, self.bin_confidence, self.bin_correct):
@@ -73,3 +78,4 @@ class ExpectedCalibrationError(keras.metrics.Metric):
 
     def get_config(self):
         return {"num_bins": self.num_bins, "from_logits": self.from_logits, **super().get_config()}
+

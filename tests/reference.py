@@ -71,3 +71,73 @@ def scaled_batch_norm(z, scale, epsilon, mean=None, variance=None):
     mean = z.mean(axis=0) if mean is None else mean
     variance = z.var(axis=0) if variance is None else variance
     return scale * (z - mean) / np.sqrt(variance + epsilon)
+
+
+def cosines(features, kernel):
+    """cos between rows of ``features`` (B, D) and columns of ``kernel`` (D, C); zero rows → 0."""
+    features = np.asarray(features, np.float64)
+    kernel = np.asarray(kernel, np.float64)
+    feature_norms = np.linalg.norm(features, axis=1, keepdims=True)
+    unit = np.divide(features, feature_norms, out=np.zeros_like(features), where=feature_norms > 0)
+    return unit @ (kernel / np.linalg.norm(kernel, axis=0, keepdims=True))
+
+
+def _scaled_ce_with_target(cos, labels, target, negatives, scale):
+    logits = negatives.copy()
+    rows = np.arange(len(labels))
+    logits[rows, labels] = target
+    z = scale * logits
+    top = z.max(axis=1)
+    return top + np.log(np.exp(z - top[:, None]).sum(axis=1)) - scale * target
+
+
+def cosface(labels, cos, scale, margin):
+    """CosFace / AM-softmax: target cos θ − m."""
+    cos = np.asarray(cos, np.float64)
+    target = cos[np.arange(len(labels)), labels] - margin
+    return _scaled_ce_with_target(cos, labels, target, cos, scale)
+
+
+def arcface(labels, cos, scale, margin):
+    """ArcFace with the standard fallback: cos(θ+m) while θ+m ≤ π, else cos θ − m·sin m."""
+    cos = np.asarray(cos, np.float64)
+    c = np.clip(cos[np.arange(len(labels)), labels], -1, 1)
+    theta = np.arccos(c)
+    target = np.where(theta + margin <= np.pi, np.cos(theta + margin), c - margin * np.sin(margin))
+    return _scaled_ce_with_target(cos, labels, target, cos, scale)
+
+
+def npcface_mask_and_margin(labels, cos, m0, m1, mask_margin=None):
+    """NPCFace eq. 11 and the MV-softmax hard-negative rule: (mask M, cooperative margin m̃)."""
+    cos = np.asarray(cos, np.float64)
+    rows = np.arange(len(labels))
+    c = np.clip(cos[rows, labels], -1, 1)
+    theta = np.arccos(c)
+    mask = cos > np.cos(theta + (m0 if mask_margin is None else mask_margin))[:, None]
+    mask[rows, labels] = False
+    count = mask.sum(axis=1)
+    mean_hard = np.where(count > 0, (mask * cos).sum(axis=1) / np.maximum(count, 1), 0.0)
+    return mask, np.where(count > 0, m0 + m1 * mean_hard, m0)
+
+
+def npcface(labels, cos, scale, m0, m1, t, alpha, mask_margin=None, frozen=None):
+    """NPCFace per-sample loss (eq. 10-12). ``frozen=(mask, margin)`` holds them constant,
+    as the method prescribes for gradients (no gradient through the mask or m̃)."""
+    cos = np.asarray(cos, np.float64)
+    mask, margin = frozen if frozen is not None else npcface_mask_and_margin(labels, cos, m0, m1, mask_margin)
+    c = np.clip(cos[np.arange(len(labels)), labels], -1, 1)
+    target = np.where(c > 0, np.cos(np.arccos(c) + margin), c)
+    negatives = np.where(mask, t * cos + alpha, cos)
+    return _scaled_ce_with_target(cos, labels, target, negatives, scale)
+
+
+def tar_at_far_brute_force(scores, same, far):
+    """Best TAR over every threshold (accept score > threshold) whose FAR ≤ far."""
+    scores = np.asarray(scores, np.float64)
+    same = np.asarray(same, bool)
+    best = 0.0
+    for threshold in np.r_[np.inf, scores, -np.inf]:
+        accepted = scores > threshold
+        if accepted[~same].mean() <= far:
+            best = max(best, accepted[same].mean())
+    return best

@@ -1,0 +1,52 @@
+"""Shared cosine-margin core: target gather, safe cos(θ+m), scaled CE.
+
+Every cosine-margin loss changes the target logit of each sample (B values)
+and, for NPCFace/MV-softmax, re-weights some negatives with one masked
+select. Nothing here takes ``acos`` or builds more than ``O(B·C)``.
+"""
+
+import math
+
+from keras import ops
+
+# Floor of sin²θ: keeps d sinθ/d cosθ = -cosθ/sinθ finite at |cosθ| = 1.
+SIN_SQUARED_EPSILON = 1e-7
+
+
+def target_cosines(cosines, labels):
+    """Gathers ``cos_{i, y_i}`` → ``(B,)`` (unclipped)."""
+    return ops.take_along_axis(cosines, labels[:, None], axis=-1)[:, 0]
+
+
+def cos_plus_margin(cos_theta, margin):
+    """``cos(θ + m) = cosθ·cos m − sinθ·sin m`` without ``acos``.
+
+    ``cos_theta`` is clipped to [-1, 1]; ``sinθ = sqrt(max(1 − cos²θ, ε))`` so
+    the gradient stays finite at ``|cosθ| = 1``. ``margin`` may be a Python
+    float or a per-sample tensor.
+    """
+    cos_theta = ops.clip(cos_theta, -1.0, 1.0)
+    sin_theta = ops.sqrt(ops.maximum(1.0 - ops.square(cos_theta), SIN_SQUARED_EPSILON))
+    if isinstance(margin, (int, float)):
+        cos_margin, sin_margin = math.cos(margin), math.sin(margin)
+    else:
+        cos_margin, sin_margin = ops.cos(margin), ops.sin(margin)
+    return cos_theta * cos_margin - sin_theta * sin_margin
+
+
+def margin_cross_entropy(logits, target_index_mask, new_target, old_target, scale):
+    """Per-sample ``CE(s·logits')`` where logits' has the target replaced.
+
+    Args:
+        logits: ``(B, C)`` cosine logits, possibly with re-weighted negatives.
+        target_index_mask: ``(B, C)`` one-hot of the labels, in the logits' dtype.
+        new_target: ``(B,)`` margin-adjusted target logits.
+        old_target: ``(B,)`` the target entries currently in ``logits``.
+        scale: the scale ``s``.
+
+    Returns:
+        ``(B,)`` ``logsumexp(s·logits') − s·new_target``.
+    """
+    # One fused add replaces the target column: logits + onehot·(new − old).
+    adjusted = logits + target_index_mask * (new_target - old_target)[:, None]
+    return ops.logsumexp(scale * adjusted, axis=-1) - scale * new_target

@@ -1,0 +1,90 @@
+"""Cosine classifier layer: the head every cosine-margin loss sits on."""
+
+import keras
+from keras import ops
+
+from keras_losses._checks import check_int, check_number, head_dtype
+
+
+def l2_normalize_rows(x, squared_epsilon=1e-12):
+    """``x / ‖x‖`` along the last axis; zero rows stay zero with finite gradients.
+
+    ``rsqrt(max(‖x‖², ε))`` instead of ``x / max(‖x‖, ε)``: the gradient of a
+    square root at 0 is infinite, the gradient of ``max`` below ε is 0.
+    """
+    squared_norm = ops.sum(ops.square(x), axis=-1, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(squared_norm, squared_epsilon))
+
+
+@keras.saving.register_keras_serializable(package="keras_losses")
+class CosineDense(keras.layers.Layer):
+    """Cosine similarities between unit features and unit class vectors.
+
+    Output ``cos_ik = x̂_i · ŵ_k``, shape ``(B, units)``, margin-free: the
+    argmax is the prediction and ``predict`` needs no labels. Pair it with a
+    margin loss (:class:`NPCFaceLoss`, :class:`ArcFaceLoss`,
+    :class:`CosFaceLoss`) that reads the labels. Computed in float32 under any
+    mixed-precision policy.
+
+    The kernel has the usual Dense layout ``(D, units)``. A normalised copy of
+    the kernel is never built: the product ``x̂·W`` is rescaled column by column
+    by ``1/‖w_k‖``, which costs ``B·C`` instead of ``D·C`` extra work.
+
+    Args:
+        units: number of classes C ≥ 1.
+        kernel_initializer: initializer of the class vectors. Defaults to
+            ``"glorot_uniform"``.
+        kernel_regularizer: optional regularizer of the kernel.
+        epsilon: floor of the squared norms (features and class vectors), so a
+            zero vector gives cosines 0 and finite gradients. Defaults to 1e-12.
+        **kwargs: base layer arguments (``name``, ``dtype``...).
+
+    Example:
+
+    >>> embeddings = backbone(images)                       # (B, 512)
+    >>> cosines = keras_losses.CosineDense(num_identities)(embeddings)
+    >>> model = keras.Model(images, cosines)
+    >>> model.compile("sgd", loss=keras_losses.ArcFaceLoss())
+    """
+
+    def __init__(
+        self,
+        units,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        epsilon=1e-12,
+        **kwargs,
+    ):
+        kwargs["dtype"] = head_dtype(kwargs.get("dtype"))
+        super().__init__(**kwargs)
+        self.units = check_int("units", units, low=1)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.epsilon = check_number("epsilon", epsilon, low=0.0, low_open=True)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(input_shape[-1], self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+
+    def call(self, inputs):
+        features = l2_normalize_rows(inputs, self.epsilon)
+        column_norms = ops.sum(ops.square(self.kernel), axis=0)
+        return ops.matmul(features, self.kernel) * ops.rsqrt(ops.maximum(column_norms, self.epsilon))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+            epsilon=self.epsilon,
+        )
+        return config

@@ -1,0 +1,208 @@
+"""Cosine-margin losses over :class:`CosineDense` outputs: NPCFace, ArcFace, CosFace.
+
+All three read cosines ``(B, C)`` (unit features × unit class vectors) and
+labels, change the target logit of each sample (and, for NPCFace, the hard
+negatives), scale by ``s`` and apply softmax cross-entropy. They share one
+core (:mod:`keras_losses._margins`) and differ in one small hook each.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_losses._checks import check_batch_match, check_number, check_scores, sparse_labels
+from keras_losses._loss_base import Loss
+from keras_losses._margins import cos_plus_margin, margin_cross_entropy, target_cosines
+
+HALF_PI = math.pi / 2
+
+
+def _check_margin(name, value):
+    return check_number(name, value, low=0.0, high=HALF_PI, high_open=True)
+
+
+class CosineMarginLoss(Loss):
+    """Base of the cosine-margin losses: labels, target gather, scaled CE.
+
+    Subclasses override :meth:`target_logit`, or :meth:`margin_logits` when
+    they also change the negatives. ``call`` returns per-sample losses ``(B,)``.
+
+    Args:
+        scale: the logit scale ``s > 0``.
+        reduction, name, dtype: as for ``keras.losses.Loss``.
+    """
+
+    def __init__(self, scale, reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.scale = check_number("scale", scale, low=0.0, low_open=True)
+
+    def target_logit(self, cos_y):
+        """Margin-adjusted target logit ``(B,)`` from the clipped target cosine."""
+        raise NotImplementedError
+
+    def margin_logits(self, cosines, target_mask, cos_y):
+        """Returns ``(logits (B, C) before the target is replaced, new target (B,))``."""
+        return cosines, self.target_logit(cos_y)
+
+    def call(self, y_true, y_pred):
+        num_classes = check_scores("y_pred", y_pred)
+        labels = sparse_labels(y_true, num_classes)
+        check_batch_match("y_true", labels, y_pred)
+        target_mask = ops.one_hot(labels, num_classes, dtype=y_pred.dtype)
+        raw_target = target_cosines(y_pred, labels)
+        cos_y = ops.clip(raw_target, -1.0, 1.0)
+        logits, new_target = self.margin_logits(y_pred, target_mask, cos_y)
+        return margin_cross_entropy(logits, target_mask, new_target, raw_target, self.scale)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="keras_losses")
+class CosFaceLoss(CosineMarginLoss):
+    """CosFace / AM-softmax: target logit ``cos θ_y − m``, then ``CE(s·logits)``.
+
+    References: Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face
+    Recognition" (CVPR 2018); Wang et al., "Additive Margin Softmax" (2018).
+
+    Args:
+        scale: ``s``. Defaults to 64.0 (face recognition; AM-softmax used 30).
+        margin: additive cosine margin ``m ∈ [0, π/2)``. Defaults to 0.35 (CosFace paper).
+        reduction, name, dtype: as for ``keras.losses.Loss``.
+
+    Example:
+
+    >>> cosines = keras_losses.CosineDense(num_classes)(embeddings)
+    >>> model.compile("sgd", loss=keras_losses.CosFaceLoss(scale=30.0, margin=0.35))
+    """
+
+    def __init__(self, scale=64.0, margin=0.35, reduction="sum_over_batch_size", name="cosface_loss", dtype=None):
+        super().__init__(scale, reduction=reduction, name=name, dtype=dtype)
+        self.margin = _check_margin("margin", margin)
+
+    def target_logit(self, cos_y):
+        return cos_y - self.margin
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin}
+
+
+@keras.saving.register_keras_serializable(package="keras_losses")
+class ArcFaceLoss(CosineMarginLoss):
+    """ArcFace: target logit ``cos(θ_y + m)``, then ``CE(s·logits)``.
+
+    Standard form (insightface, pytorch-metric-learning): ``cos(θ+m)`` while
+    ``θ + m ≤ π``; beyond, where ``cos(θ+m)`` would start to increase again,
+    ``cos θ − m·sin m`` keeps the penalty monotone.
+
+    Reference: Deng et al., "ArcFace: Additive Angular Margin Loss for Deep
+    Face Recognition" (CVPR 2019).
+
+    Args:
+        scale: ``s``. Defaults to 64.0 (ArcFace paper).
+        margin: additive angular margin ``m ∈ [0, π/2)``. Defaults to 0.5 (ArcFace paper).
+        reduction, name, dtype: as for ``keras.losses.Loss``.
+
+    Example:
+
+    >>> model.compile("sgd", loss=keras_losses.ArcFaceLoss(scale=64.0, margin=0.5))
+    """
+
+    def __init__(self, scale=64.0, margin=0.5, reduction="sum_over_batch_size", name="arcface_loss", dtype=None):
+        super().__init__(scale, reduction=reduction, name=name, dtype=dtype)
+        self.margin = _check_margin("margin", margin)
+
+    def target_logit(self, cos_y):
+        # θ + m ≤ π  ⇔  cos θ ≥ cos(π − m) = −cos m
+        return ops.where(
+            cos_y >= -math.cos(self.margin),
+            cos_plus_margin(cos_y, self.margin),
+            cos_y - self.margin * math.sin(self.margin),
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin}
+
+
+@keras.saving.register_keras_serializable(package="keras_losses")
+class NPCFaceLoss(CosineMarginLoss):
+    """NPCFace: cooperative positive margin plus hard-negative emphasis (SPEC §4).
+
+    For each sample with target cosine ``c = cos θ_y``:
+
+    1. hard negatives ``M_j = [cos_j > cos(θ_y + m_mask)]``, ``j ≠ y`` (no gradient);
+    2. cooperative margin ``m̃ = m0 + m1 · mean_{j∈M} cos_j`` (``m0`` if no hard
+       negative; no gradient), eq. 11;
+    3. target logit ``cos(θ_y + m̃)`` if ``c > 0`` else ``c`` (the authors' guard), eq. 12;
+    4. negative logits ``t·cos_j + α`` on hard negatives, ``cos_j`` elsewhere, eq. 10;
+    5. ``CE(s·logits)``.
+
+    Reference: Zeng et al., "NPCFace: Negative-Positive Collaborative Training
+    for Large-scale Face Recognition" (``papers/npcface.txt``).
+
+    Defaults: ``t=1.1, α=0.25, m0=0.4, m1=0.2`` are the paper's (§V-A);
+    ``s=64`` comes from the authors' code. The paper never names the mask
+    margin; ``mask_margin=None`` uses ``m0``. The authors' public code differs:
+    it uses a separate mask margin (0.5 in code, 0.35 in its config) and α=0.2.
+    ``m1 = 0, t = 1, α = 0`` reduces NPCFace to ArcFace with the ``c > 0`` guard.
+
+    Args:
+        scale: ``s > 0``. Defaults to 64.0.
+        m0: base margin in ``[0, π/2)``. Defaults to 0.4.
+        m1: cooperative margin range in ``[0, π/2)``, with ``m0 + m1 < π/2``. Defaults to 0.2.
+        t: multiplicative negative emphasis ``t ≥ 1``. Defaults to 1.1.
+        alpha: additive negative emphasis ``α ≥ 0``. Defaults to 0.25.
+        mask_margin: margin of the hard-negative rule in ``[0, π/2)``; None means ``m0``.
+        reduction, name, dtype: as for ``keras.losses.Loss``.
+
+    Example:
+
+    >>> cosines = keras_losses.CosineDense(num_identities)(embeddings)
+    >>> model.compile("sgd", loss=keras_losses.NPCFaceLoss())
+    """
+
+    def __init__(
+        self,
+        scale=64.0,
+        m0=0.4,
+        m1=0.2,
+        t=1.1,
+        alpha=0.25,
+        mask_margin=None,
+        reduction="sum_over_batch_size",
+        name="npcface_loss",
+        dtype=None,
+    ):
+        super().__init__(scale, reduction=reduction, name=name, dtype=dtype)
+        self.m0 = _check_margin("m0", m0)
+        self.m1 = _check_margin("m1", m1)
+        if self.m0 + self.m1 >= HALF_PI:
+            raise ValueError(f"`m1` must keep m0 + m1 < π/2, got m0={m0}, m1={m1}.")
+        self.t = check_number("t", t, low=1.0)
+        self.alpha = check_number("alpha", alpha, low=0.0)
+        self.mask_margin = None if mask_margin is None else _check_margin("mask_margin", mask_margin)
+
+    def margin_logits(self, cosines, target_mask, cos_y):
+        mask_margin = self.m0 if self.mask_margin is None else self.mask_margin
+        threshold = cos_plus_margin(cos_y, mask_margin)
+        hard = ops.logical_and(cosines > threshold[:, None], target_mask == 0)
+        hard = ops.stop_gradient(ops.cast(hard, cosines.dtype))
+        # t·cos + α on hard negatives, cos elsewhere, as one fused expression.
+        logits = cosines + hard * ((self.t - 1.0) * cosines + self.alpha)
+
+        hard_count = ops.sum(hard, axis=-1)
+        hard_mean = ops.sum(hard * cosines, axis=-1) / ops.maximum(hard_count, 1.0)
+        margin = ops.stop_gradient(self.m0 + self.m1 * hard_mean)
+        target = ops.where(cos_y > 0, cos_plus_margin(cos_y, margin), cos_y)
+        return logits, target
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "m0": self.m0,
+            "m1": self.m1,
+            "t": self.t,
+            "alpha": self.alpha,
+            "mask_margin": self.mask_margin,
+        }
