@@ -11,11 +11,19 @@ from keras import ops
 
 # Floor of sin²θ: keeps d sinθ/d cosθ = -cosθ/sinθ finite at |cosθ| = 1.
 SIN_SQUARED_EPSILON = 1e-7
+# Stands in for -inf where the target column is left out of a log-sum-exp: exp of it is 0,
+# and unlike -inf it cannot make a NaN if a row were entirely excluded.
+EXCLUDED_LOGIT = -1e30
 
 
-def target_cosines(cosines, labels):
-    """Gathers ``cos_{i, y_i}`` → ``(B,)`` (unclipped)."""
-    return ops.take_along_axis(cosines, labels[:, None], axis=-1)[:, 0]
+def target_cosines(cosines, target_mask):
+    """``cos_{i, y_i}`` → ``(B,)`` (unclipped), read through the boolean one-hot mask.
+
+    A masked row sum rather than a gather: its gradient is an elementwise
+    select that fuses with the rest of the B×C work, where a gather's gradient
+    is a separate scatter into a zero B×C tensor.
+    """
+    return ops.sum(ops.where(target_mask, cosines, 0.0), axis=-1)
 
 
 def cos_plus_margin(cos_theta, margin):
@@ -34,19 +42,23 @@ def cos_plus_margin(cos_theta, margin):
     return cos_theta * cos_margin - sin_theta * sin_margin
 
 
-def margin_cross_entropy(logits, target_index_mask, new_target, old_target, scale):
-    """Per-sample ``CE(s·logits')`` where logits' has the target replaced.
+def margin_cross_entropy(logits, target_mask, new_target, scale):
+    """Per-sample softmax cross-entropy of ``s·logits`` with the target logit replaced.
+
+    Written as ``softplus(LSE_{j≠y}(s·logits_j) − s·new_target)``, which equals
+    ``logsumexp(s·logits') − s·new_target``: the log-sum-exp over the negatives
+    is a reduction of the same elementwise expression as any mask statistics
+    a loss takes over the row, so XLA fuses them into one pass over B×C, and
+    the target enters only through B scalars.
 
     Args:
         logits: ``(B, C)`` cosine logits, possibly with re-weighted negatives.
-        target_index_mask: ``(B, C)`` one-hot of the labels, in the logits' dtype.
+        target_mask: ``(B, C)`` boolean one-hot of the labels.
         new_target: ``(B,)`` margin-adjusted target logits.
-        old_target: ``(B,)`` the target entries currently in ``logits``.
         scale: the scale ``s``.
 
     Returns:
-        ``(B,)`` ``logsumexp(s·logits') − s·new_target``.
+        ``(B,)`` per-sample losses.
     """
-    # One fused add replaces the target column: logits + onehot·(new − old).
-    adjusted = logits + target_index_mask * (new_target - old_target)[:, None]
-    return ops.logsumexp(scale * adjusted, axis=-1) - scale * new_target
+    negatives = ops.where(target_mask, EXCLUDED_LOGIT, scale * logits)
+    return ops.softplus(ops.logsumexp(negatives, axis=-1) - scale * new_target)

@@ -49,11 +49,10 @@ class CosineMarginLoss(Loss):
         num_classes = check_scores("y_pred", y_pred)
         labels = sparse_labels(y_true, num_classes)
         check_batch_match("y_true", labels, y_pred)
-        target_mask = ops.one_hot(labels, num_classes, dtype=y_pred.dtype)
-        raw_target = target_cosines(y_pred, labels)
-        cos_y = ops.clip(raw_target, -1.0, 1.0)
+        target_mask = ops.arange(num_classes, dtype="int32")[None, :] == labels[:, None]
+        cos_y = ops.clip(target_cosines(y_pred, target_mask), -1.0, 1.0)
         logits, new_target = self.margin_logits(y_pred, target_mask, cos_y)
-        return margin_cross_entropy(logits, target_mask, new_target, raw_target, self.scale)
+        return margin_cross_entropy(logits, target_mask, new_target, self.scale)
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
@@ -186,13 +185,11 @@ class NPCFaceLoss(CosineMarginLoss):
     def margin_logits(self, cosines, target_mask, cos_y):
         mask_margin = self.m0 if self.mask_margin is None else self.mask_margin
         threshold = cos_plus_margin(cos_y, mask_margin)
-        hard = ops.logical_and(cosines > threshold[:, None], target_mask == 0)
-        hard = ops.stop_gradient(ops.cast(hard, cosines.dtype))
-        # t·cos + α on hard negatives, cos elsewhere, as one fused expression.
-        logits = cosines + hard * ((self.t - 1.0) * cosines + self.alpha)
+        hard = ops.logical_and(cosines > threshold[:, None], ops.logical_not(target_mask))
+        logits = ops.where(hard, self.t * cosines + self.alpha, cosines)
 
-        hard_count = ops.sum(hard, axis=-1)
-        hard_mean = ops.sum(hard * cosines, axis=-1) / ops.maximum(hard_count, 1.0)
+        hard_count = ops.sum(ops.cast(hard, cosines.dtype), axis=-1)
+        hard_mean = ops.sum(ops.where(hard, cosines, 0.0), axis=-1) / ops.maximum(hard_count, 1.0)
         margin = ops.stop_gradient(self.m0 + self.m1 * hard_mean)
         target = ops.where(cos_y > 0, cos_plus_margin(cos_y, margin), cos_y)
         return logits, target
