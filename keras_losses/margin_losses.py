@@ -45,14 +45,22 @@ class CosineMarginLoss(Loss):
         """Returns ``(logits (B, C) before the target is replaced, new target (B,))``."""
         return cosines, self.target_logit(cos_y)
 
-    def call(self, y_true, y_pred):
+    def targets(self, y_true, y_pred):
+        """Validates the inputs; returns ``(boolean one-hot mask (B, C), clipped cos_y (B,))``."""
         num_classes = check_scores("y_pred", y_pred)
         labels = sparse_labels(y_true, num_classes)
         check_batch_match("y_true", labels, y_pred)
         target_mask = ops.arange(num_classes, dtype="int32")[None, :] == labels[:, None]
-        cos_y = ops.clip(target_cosines(y_pred, target_mask), -1.0, 1.0)
+        return target_mask, ops.clip(target_cosines(y_pred, labels), -1.0, 1.0)
+
+    def margin_loss(self, y_pred, target_mask, cos_y):
+        """Per-sample margin cross-entropy ``(B,)``."""
         logits, new_target = self.margin_logits(y_pred, target_mask, cos_y)
         return margin_cross_entropy(logits, target_mask, new_target, self.scale)
+
+    def call(self, y_true, y_pred):
+        target_mask, cos_y = self.targets(y_true, y_pred)
+        return self.margin_loss(y_pred, target_mask, cos_y)
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
