@@ -6,12 +6,15 @@ Public API:
     ExpectedCalibrationError                         — streaming calibration metric (SPEC §6)
     CosineDense, NPCFaceLoss, ArcFaceLoss, CosFaceLoss — cosine-margin heads (SPEC §4)
     tar_at_far, roc_curve                            — verification metrics for embedding pairs
+    pedcc_centroids, centroid_quality, PEDCCDense, PEDCCLoss — PEDCC (SPEC §2)
 """
 
 from keras_losses.cosine_dense import CosineDense
 from keras_losses.gsc import GSCLoss, GSCRegularizer, gsc_loss, gsc_penalty
 from keras_losses.margin_losses import ArcFaceLoss, CosFaceLoss, CosineMarginLoss, NPCFaceLoss
 from keras_losses.metrics import ExpectedCalibrationError
+from keras_losses.pedcc import PEDCCDense, PEDCCLoss
+from keras_losses.pedcc_centroids import centroid_quality, known_optimum, pedcc_centroids
 from keras_losses.scaled_bn import ScaledBatchNormalization
 from keras_losses.verification import roc_curve, tar_at_far
 
@@ -26,9 +29,14 @@ __all__ = [
     "GSCLoss",
     "GSCRegularizer",
     "NPCFaceLoss",
+    "PEDCCDense",
+    "PEDCCLoss",
     "ScaledBatchNormalization",
+    "centroid_quality",
     "gsc_loss",
     "gsc_penalty",
+    "known_optimum",
+    "pedcc_centroids",
     "roc_curve",
     "tar_at_far",
 ]

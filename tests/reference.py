@@ -141,3 +141,93 @@ def tar_at_far_brute_force(scores, same, far):
         if accepted[~same].mean() <= far:
             best = max(best, accepted[same].mean())
     return best
+
+
+def pedcc_loss_from_features(labels, features, centroids, scale, margin, n, mse_reduction):
+    """PEDCC-Loss from the vectors themselves: x̂ = x/‖x‖, unit centroids (C, D), eq. 7-9 literally."""
+    unit = np.asarray(features, np.float64)
+    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+    centroids = np.asarray(centroids, np.float64)
+    centroids = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+    cos = unit @ centroids.T
+    squared = ((unit - centroids[labels]) ** 2).sum(axis=1)
+    mse = {"half_sum": 0.5 * squared.sum(), "sum": squared.sum(), "batch_mean": squared.mean()}[mse_reduction]
+    return cosface(labels, cos, scale, margin) + max(mse, 1e-12) ** (1.0 / n)
+
+
+# --- ICU (SPEC §3, papers/icu_loss.txt) ---------------------------------------------------
+
+
+def icu_distances(features, means, log_variances):
+    """Eq. 9: d_ik = ½[(x_i − μ_k)ᵀ Σ_k⁻¹ (x_i − μ_k) + ln|Σ_k|], Σ_k = diag(exp(log σ²_k))."""
+    features = np.asarray(features, np.float64)
+    means = np.asarray(means, np.float64)
+    log_variances = np.asarray(log_variances, np.float64)
+    distances = np.zeros((len(features), len(means)))
+    for k in range(len(means)):
+        covariance = np.diag(np.exp(log_variances[k]))
+        precision = np.linalg.inv(covariance)
+        _, log_determinant = np.linalg.slogdet(covariance)
+        for i, x in enumerate(features):
+            difference = x - means[k]
+            distances[i, k] = 0.5 * (difference @ precision @ difference + log_determinant)
+    return distances
+
+
+def icu_loss(labels, distances, alpha, gamma):
+    """Eq. 17-18 per sample, with eq. 18's ln(1+γ)|Σ| read as ln((1+γ)|Σ|) = ln|Σ| + ln(1+γ):
+    target exponent −(1+α)(d_y + ½ ln(1+γ)), the others −d_k; −log of the target's share."""
+    distances = np.asarray(distances, np.float64)
+    losses = np.zeros(len(distances))
+    for i, label in enumerate(labels):
+        target = -(1 + alpha) * (distances[i, label] + 0.5 * np.log(1 + gamma))
+        others = -np.delete(distances[i], label)
+        top = max(target, others.max())
+        denominator = np.exp(others - top).sum() + np.exp(target - top)
+        losses[i] = -(target - top - np.log(denominator))
+    return losses
+
+
+def icu_regularizer(features, labels, means, log_variances, lambda_mu, lambda_sigma):
+    """Eq. 14 over the classes present in the batch, with the eq. 12-13 per-class moments
+    μ̄_k = mean{x_i : y_i=k} and σ̄²_k = mean{(x_i − μ_k)² : y_i=k} (around the parameter μ_k)."""
+    features = np.asarray(features, np.float64)
+    means = np.asarray(means, np.float64)
+    variances = np.exp(np.asarray(log_variances, np.float64))
+    labels = np.asarray(labels)
+    total = 0.0
+    for k in np.unique(labels):
+        members = features[labels == k]
+        batch_mean = members.mean(axis=0)
+        batch_variance = ((members - means[k]) ** 2).mean(axis=0)
+        total += lambda_mu * np.sum((means[k] - batch_mean) ** 2)
+        total += lambda_sigma * np.sum((variances[k] - batch_variance) ** 2)
+    return total
+
+
+def icu_objective(labels, features, means, log_variances, alpha, gamma, lambda_mu, lambda_sigma):
+    """What model.fit minimises for one batch: mean ICU loss + the eq. 14 regulariser."""
+    distances = icu_distances(features, means, log_variances)
+    return icu_loss(labels, distances, alpha, gamma).mean() + icu_regularizer(
+        features, labels, means, log_variances, lambda_mu, lambda_sigma
+    )
+
+
+def pedcc_charge_reference(init, iterations):
+    """PEDCC authors' charge-repulsion model (SPEC §2a), the straightforward C×C×D way.
+
+    Per iteration: d_kj = max(‖u_k − u_j‖, 0.01); F_k = Σ_j (u_k − u_j)/d_kj³; T_k = F_k − (F_k·u_k)u_k;
+    u_k ← normalise(u_k + v_k) with the old velocity; v_k ← v_k + 0.01·T_k.
+    """
+    u = np.asarray(init, np.float64)
+    u = u / np.linalg.norm(u, axis=1, keepdims=True)
+    v = np.zeros_like(u)
+    for _ in range(iterations):
+        diff = u[:, None, :] - u[None, :, :]  # (C, C, D): u_k − u_j; zero on the diagonal
+        dist = np.maximum(np.sqrt((diff**2).sum(axis=-1)), 0.01)
+        force = (diff / dist[:, :, None] ** 3).sum(axis=1)
+        tangential = force - (force * u).sum(axis=1, keepdims=True) * u
+        u = u + v
+        u = u / np.linalg.norm(u, axis=1, keepdims=True)
+        v = v + 0.01 * tangential
+    return u
