@@ -6,6 +6,7 @@
     assert_mixed_precision_trains(case, policy)     finite loss and gradients under a mixed policy
     assert_jit_matches(case)                        jit_compile=True trains like no XLA
     assert_gradients_match_finite_differences(fn, *arrays)   float64 central differences
+    numeric_gradient(fn, array)                     central differences of a NumPy reference
     assert_value_error(argument, fn, *args)         ValueError naming `argument`
 
 A *training case* is a zero-argument function (importable as ``"module:function"``
@@ -211,6 +212,18 @@ def assert_jit_matches(case, epochs=2, atol=1e-5):
 
 
 # --- 5. gradients -----------------------------------------------------------------------
+
+
+def numeric_gradient(fn, array, step=1e-6):
+    """Central-difference gradient of scalar NumPy ``fn`` at float64 ``array``."""
+    array = np.array(array, dtype=np.float64)
+    gradient = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        plus, minus = array.copy(), array.copy()
+        plus[index] += step
+        minus[index] -= step
+        gradient[index] = (fn(plus) - fn(minus)) / (2 * step)
+    return gradient
 
 
 def assert_gradients_match_finite_differences(fn, *arrays, step=1e-6, rtol=1e-5, atol=1e-7):

@@ -15,16 +15,6 @@ def _per_sample(loss, labels, logits):
     return np.asarray(loss(labels, np.asarray(logits, np.float32)))
 
 
-def _numeric_gradient(fn, z, step=1e-6):
-    grad = np.zeros_like(z)
-    for index in np.ndindex(z.shape):
-        plus, minus = z.copy(), z.copy()
-        plus[index] += step
-        minus[index] -= step
-        grad[index] = (fn(plus) - fn(minus)) / (2 * step)
-    return grad
-
-
 @pytest.mark.parametrize(
     "options",
     [
@@ -56,7 +46,7 @@ def test_values_and_gradients_match_reference(options):
     with tf.GradientTape() as tape:
         tape.watch(z)
         total = tf.reduce_sum(loss(labels, z))
-    expected = _numeric_gradient(lambda v: reference.gsc_loss(labels, v, **ref_options).sum(), logits)
+    expected = harness.numeric_gradient(lambda v: reference.gsc_loss(labels, v, **ref_options).sum(), logits)
     np.testing.assert_allclose(tape.gradient(total, z), expected, rtol=1e-4, atol=1e-5)
 
 
@@ -118,7 +108,7 @@ def test_stop_gradient_sigma_treats_sigma_as_constant():
         tape.watch(z)
         stopped = tf.reduce_sum(keras_losses.gsc_penalty(z, stop_gradient_sigma=True))
         full = tf.reduce_sum(keras_losses.gsc_penalty(z))
-    np.testing.assert_allclose(tape.gradient(stopped, z), _numeric_gradient(frozen, logits), atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(stopped, z), harness.numeric_gradient(frozen, logits), atol=1e-5)
     assert not np.allclose(tape.gradient(full, z), tape.gradient(stopped, z), atol=1e-4)
 
 

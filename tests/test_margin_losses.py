@@ -51,16 +51,6 @@ LOSSES = {
 }
 
 
-def _numeric_gradient(fn, z, step=1e-6):
-    grad = np.zeros_like(z)
-    for index in np.ndindex(z.shape):
-        plus, minus = z.copy(), z.copy()
-        plus[index] += step
-        minus[index] -= step
-        grad[index] = (fn(plus) - fn(minus)) / (2 * step)
-    return grad
-
-
 @pytest.mark.parametrize("name", sorted(LOSSES))
 @pytest.mark.parametrize("batch", ["crafted", "random"])
 def test_values_and_gradients_match_reference(name, batch):
@@ -84,7 +74,7 @@ def test_values_and_gradients_match_reference(name, batch):
         fn = lambda c: reference.npcface(labels, c, *scalar, frozen=frozen).sum()  # noqa: E731
     else:
         fn = lambda c: ref(labels, c).sum()  # noqa: E731
-    expected = _numeric_gradient(fn, cos32)
+    expected = harness.numeric_gradient(fn, cos32)
     # NPCFace's target logit jumps at cos_y = 0 (the c > 0 guard): no derivative there to compare.
     smooth = cos32[np.arange(len(labels)), labels] != 0.0
     np.testing.assert_allclose(np.asarray(tape.gradient(total, z))[smooth], expected[smooth], rtol=1e-4, atol=1e-4)

@@ -16,16 +16,6 @@ def _centroids():
     return keras_losses.pedcc_centroids(NUM_CLASSES, DIM, seed=3)
 
 
-def _numeric_gradient(fn, z, step=1e-6):
-    grad = np.zeros_like(z)
-    for index in np.ndindex(z.shape):
-        plus, minus = z.copy(), z.copy()
-        plus[index] += step
-        minus[index] -= step
-        grad[index] = (fn(plus) - fn(minus)) / (2 * step)
-    return grad
-
-
 @pytest.mark.parametrize("n", [1.0, 2.0, 3.0])
 @pytest.mark.parametrize("mse_reduction", ["half_sum", "sum", "batch_mean"])
 def test_values_and_gradients_match_reference(n, mse_reduction):
@@ -46,7 +36,7 @@ def test_values_and_gradients_match_reference(n, mse_reduction):
         return reference.pedcc_loss_from_features(labels, v, centroids, 10.0, 0.5, n, mse_reduction)
 
     np.testing.assert_allclose(values, ref(x32), rtol=1e-5, atol=1e-5)
-    expected = _numeric_gradient(lambda v: ref(v).mean(), x32)
+    expected = harness.numeric_gradient(lambda v: ref(v).mean(), x32)
     np.testing.assert_allclose(tape.gradient(mean, features), expected, rtol=1e-4, atol=1e-5)
 
 

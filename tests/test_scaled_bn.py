@@ -20,16 +20,6 @@ def _logits(batch=8, channels=5, seed=None):
     )
 
 
-def _numeric_gradient(fn, z, step=1e-6):
-    grad = np.zeros_like(z)
-    for index in np.ndindex(z.shape):
-        plus, minus = z.copy(), z.copy()
-        plus[index] += step
-        minus[index] -= step
-        grad[index] = (fn(plus) - fn(minus)) / (2 * step)
-    return grad
-
-
 @pytest.mark.parametrize("scale", [0.8, 1.0, 2.5])
 def test_training_output_matches_reference(scale):
     """training=True normalises with the batch mean and biased variance, times `scale` (eq. 9)."""
@@ -88,7 +78,7 @@ def test_gradient_matches_reference_finite_differences(scale):
     with tf.GradientTape() as tape:
         tape.watch(tz)
         value = tf.reduce_sum(layer(tz, training=True) * tf.constant(projection, tf.float32))
-    expected = _numeric_gradient(
+    expected = harness.numeric_gradient(
         lambda v: (reference.scaled_batch_norm(v, scale, EPSILON) * projection).sum(), z
     )
     np.testing.assert_allclose(tape.gradient(value, tz), expected, atol=1e-4)
