@@ -7,10 +7,12 @@ Public API:
     CosineDense, NPCFaceLoss, ArcFaceLoss, CosFaceLoss — cosine-margin heads (SPEC §4)
     tar_at_far, roc_curve                            — verification metrics for embedding pairs
     pedcc_centroids, centroid_quality, PEDCCDense, PEDCCLoss — PEDCC (SPEC §2)
+    GaussianClassHead, ICULoss, build_icu_model      — ICU Gaussian head, margins, regulariser (SPEC §3)
 """
 
 from keras_losses.cosine_dense import CosineDense
 from keras_losses.gsc import GSCLoss, GSCRegularizer, gsc_loss, gsc_penalty
+from keras_losses.icu import GaussianClassHead, ICULoss, build_icu_model
 from keras_losses.margin_losses import ArcFaceLoss, CosFaceLoss, CosineMarginLoss, NPCFaceLoss
 from keras_losses.metrics import ExpectedCalibrationError
 from keras_losses.pedcc import PEDCCDense, PEDCCLoss
@@ -28,10 +30,13 @@ __all__ = [
     "ExpectedCalibrationError",
     "GSCLoss",
     "GSCRegularizer",
+    "GaussianClassHead",
+    "ICULoss",
     "NPCFaceLoss",
     "PEDCCDense",
     "PEDCCLoss",
     "ScaledBatchNormalization",
+    "build_icu_model",
     "centroid_quality",
     "gsc_loss",
     "gsc_penalty",

@@ -21,7 +21,6 @@ from keras import ops
 from keras_losses._loss_base import Loss
 from keras_losses._checks import (
     check_batch_match,
-    check_choice,
     check_int,
     check_number,
     check_scores,

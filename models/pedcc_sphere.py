@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from keras_losses.pedcc_centroids import centroid_quality, known_optimum, pedcc_centroids
+from models._cli import non_negative_int
 
 DEFAULT_CLASSES = "4,6,8,12,20"
 DEFAULT_OUTPUT = os.path.join("runs", "pedcc")
@@ -32,16 +33,6 @@ def _class_counts(text):
     if not counts or any(c < 2 for c in counts):
         raise argparse.ArgumentTypeError(f"class counts must be integers >= 2, got {text!r}")
     return counts
-
-
-def _non_negative(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def draw(class_counts, path, seed=0, iterations=None):
@@ -96,8 +87,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--classes", type=_class_counts, default=_class_counts(DEFAULT_CLASSES),
                         help=f"comma-separated class counts, one panel each (default {DEFAULT_CLASSES})")
-    parser.add_argument("--seed", type=_non_negative, default=0)
-    parser.add_argument("--iterations", type=_non_negative, default=None,
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--iterations", type=non_negative_int, default=None,
                         help="run the authors' charge model for this many iterations instead of the default")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"output folder (default {DEFAULT_OUTPUT})")
     args = parser.parse_args(argv)

@@ -38,7 +38,6 @@ pooled over seeds).
 
 import argparse
 import json
-import math
 import os
 import time
 
@@ -49,6 +48,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
+from models._cli import non_negative_float, positive_int  # noqa: E402
 
 METHODS = ("softmax", "label-smoothing", "gsc", "scaled-bn", "cosface", "arcface", "npcface")
 COSINE_METHODS = ("cosface", "arcface", "npcface")
@@ -98,26 +98,6 @@ def _seed_list(text):
     return seeds
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m models.quickstart",
@@ -126,7 +106,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_EPOCHS,
         help=f"training epochs per run (default {DEFAULT_EPOCHS})",
     )
@@ -152,7 +132,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--gsc-gamma",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=GSC_GAMMA,
         help=f"γ of the gsc method (default {GSC_GAMMA}; the GSC paper reports 0.005 to 2)",
     )
