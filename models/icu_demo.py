@@ -39,7 +39,6 @@ and ``spread.png`` (true spread vs learned variance, log–log).
 """
 
 import argparse
-import json
 import os
 import time
 
@@ -50,7 +49,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
-from models._cli import non_negative_int, positive_int  # noqa: E402
+from models._common import non_negative_int, positive_int, write_markdown_and_json  # noqa: E402
 
 NUM_CLASSES = 8
 INPUT_DIM = 8
@@ -302,11 +301,7 @@ def main(argv=None):
             "",
         ]
     )
-    with open(paths["markdown"], "w", encoding="utf-8") as f:
-        f.write(markdown)
-    with open(paths["json"], "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
+    write_markdown_and_json(paths["markdown"], markdown, paths["json"], results)
     plot_spreads(paths["plot"], spreads, counts, icu["learned_variance"], rho)
 
     print(table)

@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from keras_losses.pedcc_centroids import centroid_quality, known_optimum, pedcc_centroids
-from models._cli import non_negative_int
+from models._common import non_negative_int
 
 DEFAULT_CLASSES = "4,6,8,12,20"
 DEFAULT_OUTPUT = os.path.join("runs", "pedcc")

@@ -37,7 +37,6 @@ pooled over seeds).
 """
 
 import argparse
-import json
 import os
 import time
 
@@ -48,7 +47,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
-from models._cli import non_negative_float, positive_int  # noqa: E402
+from models._common import non_negative_float, positive_int, write_markdown_and_json  # noqa: E402
 
 METHODS = ("softmax", "label-smoothing", "gsc", "scaled-bn", "cosface", "arcface", "npcface")
 COSINE_METHODS = ("cosface", "arcface", "npcface")
@@ -444,11 +443,7 @@ def main(argv=None):
             "",
         ]
     )
-    with open(paths["markdown"], "w", encoding="utf-8") as f:
-        f.write(markdown)
-    with open(paths["json"], "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
+    write_markdown_and_json(paths["markdown"], markdown, paths["json"], results)
     plot_reliability(paths["reliability"], args.methods, pooled, len(args.seeds))
 
     print()

@@ -50,6 +50,14 @@ class TrainingCase:
     learning_rate: float = 0.1
 
 
+def toy_classification(num_samples=32, dim=6, seed=1):
+    """Small 4-class data set for training cases: x ``(N, dim)`` float32, y int32 in [0, 4)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(num_samples, dim)).astype(np.float32)
+    y = ((x[:, 0] + x[:, 1] > 0).astype(np.int32) + 2 * (x[:, 2] > 0)).astype(np.int32)
+    return x, y
+
+
 def _compile(case, jit_compile=False):
     model = case.build_model()
     model.compile(

@@ -156,9 +156,7 @@ def test_finite_for_one_hot_probabilities():
 
 
 def training_case():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(32, 6)).astype(np.float32)
-    y = (x[:, 0] + x[:, 1] > 0).astype(np.int32) + 2 * (x[:, 2] > 0)
+    x, y = harness.toy_classification()
 
     def build():
         inputs = keras.Input((6,))

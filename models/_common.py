@@ -1,4 +1,4 @@
-"""argparse value types shared by the command-line tools in models/."""
+"""Shared pieces of the command-line tools in models/: argparse value types, result files."""
 
 import argparse
 import math
@@ -24,3 +24,14 @@ def non_negative_int(text):
 
 def non_negative_float(text):
     return _number(text, float, 0.0, False, "a number >= 0")
+
+
+def write_markdown_and_json(markdown_path, markdown, json_path, results):
+    """Writes a run's markdown report and its JSON results (UTF-8, trailing newline)."""
+    import json
+
+    with open(markdown_path, "w", encoding="utf-8") as f:
+        f.write(markdown)
+    with open(json_path, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
