@@ -1,0 +1,414 @@
+"""Train one model with one method: ``python -m models.train``.
+
+    python -m models.train --method gsc --dataset digits --epochs 20 --output runs/gsc
+    python -m models.train --method npcface --dataset verification --backbone embedding-net
+    python -m models.train --method pedcc --strategy mirrored --batch-size 128
+
+Builds ``backbone → head`` with the head and loss each method needs, compiles
+under the chosen ``tf.distribute`` strategy, trains with ``model.fit`` on the
+``tf.data`` pipeline of :mod:`models.data`, and evaluates accuracy, ECE and,
+on verification data, TAR@FAR on held-out identities. Writes to ``--output``:
+``model.keras``, ``metrics.json``, ``history.csv``, TensorBoard logs under
+``tensorboard/``, ``curves.png`` and ``reliability.png``.
+
+Interrupted runs resume: ``model.fit`` keeps a backup of the last completed
+epoch under ``<output>/backup``; the same command started again continues
+from there. A finished run is not retrained. The run's settings are stored
+in ``<output>/run.json``; a different command on the same folder is refused
+(non-zero exit) and nothing of the earlier run is touched.
+
+``--strategy multiworker`` is not available yet (Keras 3.15's ``model.fit``
+is broken under ``MultiWorkerMirroredStrategy``; see ENGINEERING.md).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_losses  # noqa: E402
+from models._common import non_negative_float, non_negative_int, positive_int  # noqa: E402
+
+METHODS = (
+    "softmax",
+    "label-smoothing",
+    "focal",
+    "gsc",
+    "scaled-bn",
+    "pedcc",
+    "icu",
+    "npcface",
+    "arcface",
+    "cosface",
+)
+COSINE_METHODS = ("npcface", "arcface", "cosface", "pedcc")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+PRECISIONS = {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+# Settings that define a run; resuming with different ones is refused.
+RUN_KEYS = (
+    "method", "dataset", "backbone", "epochs", "batch_size", "seed", "embedding_dim",
+    "learning_rate", "gamma", "top_k", "label_smoothing", "focal_gamma", "bn_scale",
+    "scale", "margin", "m0", "m1", "t", "alpha", "pedcc_n", "icu_alpha", "icu_gamma",
+    "mixed_precision", "jit_compile",
+)  # fmt: skip
+
+
+DEFAULT_BACKBONES = {
+    "digits": "small-cnn",
+    "noisy-digits": "small-cnn",
+    "mnist": "small-cnn",
+    "emnist/balanced": "small-cnn",
+    "longtail": "mlp",
+    "verification": "embedding-net",
+}  # CIFAR variants: resnet18
+
+
+class UsageError(Exception):
+    """A bad command line or an incompatible output folder: message, exit code 2."""
+
+
+def parse_args(argv=None):
+    from models.backbones import BACKBONES
+    from models.data import DATASETS
+
+    p = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    p.add_argument("--method", choices=METHODS, default="softmax")
+    p.add_argument("--dataset", choices=DATASETS, default="digits")
+    p.add_argument("--backbone", choices=BACKBONES, default=None, help="default: one that suits the dataset")
+    p.add_argument("--epochs", type=positive_int, default=20)
+    p.add_argument("--batch-size", type=positive_int, default=64, help="global batch size")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--output", default=None, help="default runs/<dataset>-<method>-seed<seed>")
+    p.add_argument("--strategy", choices=STRATEGIES, default="auto")
+    p.add_argument("--mixed-precision", choices=tuple(PRECISIONS), default="off")
+    p.add_argument("--jit-compile", action="store_true")
+    p.add_argument("--embedding-dim", type=positive_int, default=64)
+    p.add_argument("--learning-rate", type=non_negative_float, default=1e-3)
+    p.add_argument("--verbose", type=non_negative_int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
+    g = p.add_argument_group("method hyper-parameters (SPEC defaults)")
+    g.add_argument("--gamma", type=non_negative_float, default=0.01, help="GSC γ")
+    g.add_argument("--top-k", type=positive_int, default=2, help="GSC top_k")
+    g.add_argument("--label-smoothing", type=non_negative_float, default=0.1)
+    g.add_argument("--focal-gamma", type=non_negative_float, default=2.0)
+    g.add_argument("--bn-scale", type=non_negative_float, default=1.0, help="scaled-BN m")
+    g.add_argument("--scale", type=non_negative_float, default=None,
+                   help="cosine scale s (default 64 for npcface/arcface/cosface, 10 for pedcc)")
+    g.add_argument("--margin", type=non_negative_float, default=None,
+                   help="ArcFace 0.5 / CosFace 0.35 / PEDCC 0.5 by default")
+    g.add_argument("--m0", type=non_negative_float, default=0.4)
+    g.add_argument("--m1", type=non_negative_float, default=0.2)
+    g.add_argument("--t", type=non_negative_float, default=1.1)
+    g.add_argument("--alpha", type=non_negative_float, default=0.25)
+    g.add_argument("--pedcc-n", type=non_negative_float, default=1.0)
+    g.add_argument("--icu-alpha", type=non_negative_float, default=1e-4)
+    g.add_argument("--icu-gamma", type=non_negative_float, default=1e-3)
+    args = p.parse_args(argv)
+    if args.output is None:
+        args.output = os.path.join("runs", f"{args.dataset.replace('/', '_')}-{args.method}-seed{args.seed}")
+    if args.scale is None:
+        args.scale = 10.0 if args.method == "pedcc" else 64.0
+    if args.margin is None:
+        args.margin = {"arcface": 0.5, "cosface": 0.35, "pedcc": 0.5}.get(args.method, 0.0)
+    return args
+
+
+# ----------------------------------------------------------------------------- strategy
+
+
+def make_strategy(name):
+    if name == "multiworker":
+        raise UsageError(
+            "--strategy multiworker is not available yet: Keras 3.15's model.fit is broken under "
+            "MultiWorkerMirroredStrategy (keras-team/keras#20585); use mirrored on one machine"
+        )
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    # auto: mirrored over several GPUs, else the default strategy
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def make_loss(args):
+    m = args.method
+    if m == "softmax" or m == "scaled-bn":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if m == "label-smoothing":
+        return keras_losses.GSCLoss(gamma=0.0, label_smoothing=args.label_smoothing)
+    if m == "focal":
+        return keras_losses.GSCLoss(gamma=0.0, focal_gamma=args.focal_gamma)
+    if m == "gsc":
+        return keras_losses.GSCLoss(gamma=args.gamma, top_k=args.top_k)
+    if m == "pedcc":
+        return keras_losses.PEDCCLoss(scale=args.scale, margin=args.margin, n=max(args.pedcc_n, 1.0))
+    if m == "icu":
+        return keras_losses.ICULoss(alpha=args.icu_alpha, gamma=args.icu_gamma)
+    if m == "npcface":
+        return keras_losses.NPCFaceLoss(scale=args.scale, m0=args.m0, m1=args.m1, t=args.t, alpha=args.alpha)
+    if m == "arcface":
+        return keras_losses.ArcFaceLoss(scale=args.scale, margin=args.margin)
+    return keras_losses.CosFaceLoss(scale=args.scale, margin=args.margin)
+
+
+def build_model(args, bundle):
+    """Returns the training model; its output is logits, or cosines for the cosine heads."""
+    from models.backbones import build_backbone
+
+    backbone = build_backbone(args.backbone, bundle.input_shape, args.embedding_dim)
+    if args.method == "icu":
+        return keras_losses.build_icu_model(backbone, bundle.num_classes, input_shape=bundle.input_shape)
+    images = keras.Input(bundle.input_shape, name="image")
+    features = backbone(images)
+    if args.method == "pedcc":
+        features = keras.layers.BatchNormalization(center=False, scale=False, name="feature_bn")(features)
+        outputs = keras_losses.PEDCCDense(bundle.num_classes, seed=args.seed, name="head")(features)
+    elif args.method in COSINE_METHODS:
+        outputs = keras_losses.CosineDense(bundle.num_classes, name="head")(features)
+    else:
+        outputs = keras.layers.Dense(bundle.num_classes, name="head", dtype="float32")(features)
+        if args.method == "scaled-bn":
+            outputs = keras_losses.ScaledBatchNormalization(scale=args.bn_scale, name="scaled_bn")(outputs)
+    return keras.Model(images, outputs, name=f"{args.method}_{args.backbone}")
+
+
+def to_logits(args, outputs):
+    """Model outputs → logits whose softmax is the predicted distribution (no margin)."""
+    outputs = np.asarray(outputs, np.float64)
+    return args.scale * outputs if args.method in COSINE_METHODS else outputs
+
+
+def feature_model(model, args):
+    """The sub-model that maps images to the embedding (the backbone's output)."""
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    return backbone
+
+
+def completed_epochs(backup_dir):
+    """Epochs finished by an interrupted run, from ``BackupAndRestore``'s metadata."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
+
+
+def trim_history(path, epochs):
+    """Keeps the history rows of the first ``epochs`` epochs (drops a killed epoch's row)."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = f.read().splitlines()
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",")[0]) < epochs]
+    with open(path, "w") as f:
+        f.write("\n".join(kept) + ("\n" if kept else ""))
+
+
+# ----------------------------------------------------------------------------- run folder
+
+
+def check_output_folder(args):
+    """Creates the folder or checks that it holds this same run; returns run settings."""
+    settings = {key: getattr(args, key) for key in RUN_KEYS}
+    path = os.path.join(args.output, "run.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f)
+        differing = {k: (previous.get(k), v) for k, v in settings.items() if previous.get(k) != v}
+        if differing:
+            details = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(differing.items()))
+            raise UsageError(
+                f"--output {args.output} holds a different run ({details}); choose another --output "
+                "or delete the folder. Nothing was changed."
+            )
+    elif os.path.isdir(args.output) and os.listdir(args.output):
+        raise UsageError(
+            f"--output {args.output} is not empty and holds no run.json; choose another folder. Nothing was changed."
+        )
+    else:
+        os.makedirs(args.output, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(settings, f, indent=2)
+    return settings
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def ece_of(logits, labels, num_bins=15):
+    metric = keras_losses.ExpectedCalibrationError(num_bins=num_bins, from_logits=True)
+    metric.update_state(labels, logits.astype(np.float32))
+    return float(metric.result())
+
+
+def evaluate(model, args, bundle):
+    xs, ys = [], []
+    for x, y in bundle.test:
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    x_test, y_test = np.concatenate(xs), np.concatenate(ys).reshape(-1)
+    inputs = {"image": x_test, "label": None} if args.method == "icu" else x_test
+    logits = to_logits(args, model.predict(inputs, verbose=0, batch_size=256))
+    metrics = {}
+    if bundle.kind == "classification":
+        metrics["accuracy"] = float(np.mean(np.argmax(logits, axis=1) == y_test))
+        metrics["ece"] = ece_of(logits, y_test)
+    else:  # the test identities are not classes of the head: judge the embeddings on pairs
+        embed = feature_model(model, args)
+        x_a, x_b, same = bundle.pairs
+        a = embed.predict(x_a, verbose=0, batch_size=256)
+        b = embed.predict(x_b, verbose=0, batch_size=256)
+        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        scores = (a * b).sum(axis=1)
+        for far in (1e-2, 1e-3):
+            metrics[f"tar@far={far:g}"] = keras_losses.tar_at_far(scores, same, far)[0]
+    return metrics, logits, y_test
+
+
+def plot(args, history_path, logits, labels):
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(history_path) as f:
+        rows = list(csv.DictReader(f))
+    if rows and len(rows[0]) > 1:
+        epochs = [int(r["epoch"]) + 1 for r in rows]
+        def number(text):
+            try:
+                return float(text)
+            except ValueError:
+                return None
+
+        keys = [k for k in rows[0] if k != "epoch" and all(number(r[k]) is not None for r in rows)]
+        fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+        for axis, key in zip(axes[0], keys):
+            axis.plot(epochs, [float(r[key]) for r in rows], marker="o", markersize=3)
+            axis.set_title(key)
+            axis.set_xlabel("epoch")
+        fig.suptitle(f"{args.method} on {args.dataset}")
+        fig.tight_layout()
+        fig.savefig(os.path.join(args.output, "curves.png"), dpi=100)
+        plt.close(fig)
+
+    if logits is None:
+        return
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
+    bins = np.clip(np.ceil(confidence * 15).astype(int) - 1, 0, 14)
+    fig, axis = plt.subplots(figsize=(4, 4))
+    for b in range(15):
+        inside = bins == b
+        if inside.any():
+            axis.bar((b + 0.5) / 15, correct[inside].mean(), width=1 / 15, color="tab:blue", edgecolor="black")
+    axis.plot([0, 1], [0, 1], "--", color="gray")
+    axis.set_xlabel("confidence")
+    axis.set_ylabel("accuracy")
+    axis.set_title(f"reliability, ECE {ece_of(logits, labels):.3f}")
+    fig.tight_layout()
+    fig.savefig(os.path.join(args.output, "reliability.png"), dpi=100)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def run(args):
+    from models.data import load_dataset
+
+    if args.backbone is None:
+        args.backbone = DEFAULT_BACKBONES.get(args.dataset, "resnet18")
+    strategy = make_strategy(args.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if args.batch_size % replicas:
+        raise UsageError(f"--batch-size {args.batch_size} is not divisible by the {replicas} replicas")
+    # (checked again below against the training-set size, once the data are loaded)
+    check_output_folder(args)
+    metrics_path = os.path.join(args.output, "metrics.json")
+    if os.path.exists(metrics_path):
+        print(f"{args.output} already holds a finished run; its metrics:", flush=True)
+        with open(metrics_path) as f:
+            return json.load(f)
+
+    keras.utils.set_random_seed(args.seed)
+    if PRECISIONS[args.mixed_precision]:
+        keras.config.set_dtype_policy(PRECISIONS[args.mixed_precision])
+    backup_dir = os.path.join(args.output, "backup")
+    first_epoch = completed_epochs(backup_dir)
+    bundle = load_dataset(args.dataset, args.batch_size, seed=args.seed, epochs=args.epochs, first_epoch=first_epoch)
+    if bundle.train_size < args.batch_size:
+        raise UsageError(f"--batch-size {args.batch_size} exceeds the {bundle.train_size} training examples")
+    train = bundle.train
+    if args.method == "icu":  # labels also feed the head's regulariser
+        train = train.map(lambda x, y: ({"image": x, "label": y}, y))
+    history_path = os.path.join(args.output, "history.csv")
+    trim_history(history_path, first_epoch)
+    if first_epoch:
+        print(f"resuming {args.output} after epoch {first_epoch}", flush=True)
+    with strategy.scope():
+        model = build_model(args, bundle)
+        metrics = [] if args.method == "icu" else ["accuracy"]
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.learning_rate),
+            loss=make_loss(args),
+            metrics=metrics,
+            jit_compile=args.jit_compile if replicas == 1 else False,
+        )
+    callbacks = [  # history row first, then the backup: a kill in between only repeats a row
+        keras.callbacks.CSVLogger(history_path, append=True),
+        keras.callbacks.BackupAndRestore(backup_dir),
+        keras.callbacks.TensorBoard(os.path.join(args.output, "tensorboard")),
+    ]
+    start = time.perf_counter()
+    model.fit(
+        train,
+        epochs=args.epochs,
+        initial_epoch=first_epoch,
+        steps_per_epoch=bundle.train_size // args.batch_size,
+        callbacks=callbacks,
+        verbose=args.verbose,
+        shuffle=False,  # training_batches() shuffles, per epoch
+    )
+    seconds = time.perf_counter() - start
+
+    results, logits, labels = evaluate(model, args, bundle)
+    results.update(
+        epochs=args.epochs,
+        train_seconds=seconds,
+        replicas=replicas,
+        device=tf.config.list_logical_devices()[0].device_type,
+    )
+    model.save(os.path.join(args.output, "model.keras"))
+    plot(args, history_path, logits if bundle.kind == "classification" else None, labels)
+    with open(metrics_path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(json.dumps(results, indent=2), flush=True)
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
