@@ -104,7 +104,7 @@ print(json.dumps(train.main(sys.argv[1:])))
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     results = {}
     for strategy in ("default", "mirrored"):
-        done = subprocess.run(
+        subprocess.run(
             [sys.executable, "-c", script, "--method", "softmax", "--strategy", strategy, *FAST,
              "--backbone", "embedding-net",
              "--output", str(tmp_path / strategy)],
