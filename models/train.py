@@ -397,7 +397,8 @@ def run(args):
     plot(args, history_path, logits if bundle.kind == "classification" else None, labels)
     with open(metrics_path, "w") as f:
         json.dump(results, f, indent=2)
-    print(json.dumps(results, indent=2), flush=True)
+    if args.verbose:
+        print(json.dumps(results, indent=2), flush=True)
     return results
 
 
