@@ -188,7 +188,7 @@ def to_logits(args, outputs):
     return args.scale * outputs if args.method in COSINE_METHODS else outputs
 
 
-def feature_model(model, args):
+def feature_model(model):
     """The sub-model that maps images to the embedding (the backbone's output)."""
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     return backbone
@@ -264,7 +264,7 @@ def evaluate(model, args, bundle):
         metrics["accuracy"] = float(np.mean(np.argmax(logits, axis=1) == y_test))
         metrics["ece"] = ece_of(logits, y_test)
     else:  # the test identities are not classes of the head: judge the embeddings on pairs
-        embed = feature_model(model, args)
+        embed = feature_model(model)
         x_a, x_b, same = bundle.pairs
         a = embed.predict(x_a, verbose=0, batch_size=256)
         b = embed.predict(x_b, verbose=0, batch_size=256)
