@@ -9,6 +9,8 @@ import math
 
 from keras import ops
 
+from keras_losses._checks import check_batch_match, check_scores, sparse_labels
+
 # Floor of sin²θ: keeps d sinθ/d cosθ = -cosθ/sinθ finite at |cosθ| = 1.
 SIN_SQUARED_EPSILON = 1e-7
 # Stands in for -inf where the target column is left out of a log-sum-exp: exp of it is 0,
@@ -16,9 +18,17 @@ SIN_SQUARED_EPSILON = 1e-7
 EXCLUDED_LOGIT = -1e30
 
 
-def target_cosines(cosines, labels):
-    """Gathers ``cos_{i, y_i}`` → ``(B,)`` (unclipped): B reads, not a pass over B×C."""
-    return ops.take_along_axis(cosines, labels[:, None], axis=-1)[:, 0]
+def label_targets(y_true, y_pred):
+    """Validates labels against scores ``(B, C)``; returns ``(labels (B,), boolean one-hot (B, C))``."""
+    num_classes = check_scores("y_pred", y_pred)
+    labels = sparse_labels(y_true, num_classes)
+    check_batch_match("y_true", labels, y_pred)
+    return labels, ops.arange(num_classes, dtype="int32")[None, :] == labels[:, None]
+
+
+def gather_target(scores, labels):
+    """Gathers each row's target score ``s_{i, y_i}`` → ``(B,)`` (unclipped): B reads, not a pass over B×C."""
+    return ops.take_along_axis(scores, labels[:, None], axis=-1)[:, 0]
 
 
 def cos_plus_margin(cos_theta, margin):

@@ -37,13 +37,12 @@ from keras_losses._checks import (
     check_batch_match,
     check_int,
     check_number,
-    check_scores,
     head_dtype,
     sparse_labels,
 )
 from keras_losses._distribute import cross_replica_sum
 from keras_losses._loss_base import Loss
-from keras_losses._margins import margin_cross_entropy
+from keras_losses._margins import gather_target, label_targets, margin_cross_entropy
 
 
 def gaussian_distances(features, means, log_variances):
@@ -315,11 +314,8 @@ class ICULoss(Loss):
         self.gamma = check_number("gamma", gamma, low=0.0)
 
     def call(self, y_true, y_pred):
-        num_classes = check_scores("y_pred", y_pred)
-        labels = sparse_labels(y_true, num_classes)
-        check_batch_match("y_true", labels, y_pred)
-        target_mask = ops.arange(num_classes, dtype="int32")[None, :] == labels[:, None]
-        target_distance = -ops.sum(ops.where(target_mask, y_pred, 0.0), axis=-1)
+        labels, target_mask = label_targets(y_true, y_pred)
+        target_distance = -gather_target(y_pred, labels)  # the target logit is −d_iy
         new_target = -(1.0 + self.alpha) * (target_distance + 0.5 * math.log1p(self.gamma))
         return margin_cross_entropy(y_pred, target_mask, new_target, 1.0)
 

@@ -11,9 +11,9 @@ import math
 import keras
 from keras import ops
 
-from keras_losses._checks import check_batch_match, check_number, check_scores, sparse_labels
+from keras_losses._checks import check_number
 from keras_losses._loss_base import Loss
-from keras_losses._margins import cos_plus_margin, margin_cross_entropy, target_cosines
+from keras_losses._margins import cos_plus_margin, gather_target, label_targets, margin_cross_entropy
 
 HALF_PI = math.pi / 2
 
@@ -47,11 +47,8 @@ class CosineMarginLoss(Loss):
 
     def targets(self, y_true, y_pred):
         """Validates the inputs; returns ``(boolean one-hot mask (B, C), clipped cos_y (B,))``."""
-        num_classes = check_scores("y_pred", y_pred)
-        labels = sparse_labels(y_true, num_classes)
-        check_batch_match("y_true", labels, y_pred)
-        target_mask = ops.arange(num_classes, dtype="int32")[None, :] == labels[:, None]
-        return target_mask, ops.clip(target_cosines(y_pred, labels), -1.0, 1.0)
+        labels, target_mask = label_targets(y_true, y_pred)
+        return target_mask, ops.clip(gather_target(y_pred, labels), -1.0, 1.0)
 
     def margin_loss(self, y_pred, target_mask, cos_y):
         """Per-sample margin cross-entropy ``(B,)``."""
