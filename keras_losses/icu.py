@@ -142,11 +142,13 @@ class GaussianClassHead(keras.layers.Layer):
         num_classes: C ≥ 2.
         lambda_mu: ``λ_μ ≥ 0``, weight of the mean term. Defaults to 0.1 (paper §4.1).
         lambda_sigma: ``λ_σ ≥ 0``, weight of the variance term. Defaults to 0.1 (paper §4.1).
-        means_initializer: initializer of ``μ``. Defaults to ``"random_normal"``
-            (stddev 0.05): all classes start near the origin, so the first
-            predictions are near-uniform, like a freshly initialised ``Dense``
-            head. The authors' code uses a standard normal
-            (``keras.initializers.RandomNormal(stddev=1.0)``).
+        means_initializer: initializer of ``μ``. Defaults to a standard normal
+            (``keras.initializers.RandomNormal(stddev=1.0)``, as the authors'
+            code): the classes start apart. With means near the origin
+            (Keras' ``"random_normal"``, stddev 0.05) the eq. 14 regulariser
+            pulls every class's features onto nearly the same point before the
+            means can separate, and a jointly trained backbone collapses
+            (digits, small CNN, 8 epochs: test accuracy 0.18 instead of 0.93).
         log_variances_initializer: initializer of ``ln σ²``. Defaults to
             ``"zeros"`` (σ² = 1, as the paper).
         **kwargs: base layer arguments. ``dtype`` defaults to float32 under a
@@ -174,7 +176,7 @@ class GaussianClassHead(keras.layers.Layer):
         num_classes,
         lambda_mu=0.1,
         lambda_sigma=0.1,
-        means_initializer="random_normal",
+        means_initializer=None,
         log_variances_initializer="zeros",
         **kwargs,
     ):
@@ -183,7 +185,10 @@ class GaussianClassHead(keras.layers.Layer):
         self.num_classes = check_int("num_classes", num_classes, low=2)
         self.lambda_mu = check_number("lambda_mu", lambda_mu, low=0.0)
         self.lambda_sigma = check_number("lambda_sigma", lambda_sigma, low=0.0)
-        self.means_initializer = keras.initializers.get(means_initializer)
+        self.means_initializer = (
+            keras.initializers.RandomNormal(stddev=1.0) if means_initializer is None
+            else keras.initializers.get(means_initializer)
+        )
         self.log_variances_initializer = keras.initializers.get(log_variances_initializer)
         # Losses added by `add_loss`, by thread id: see `add_loss` below.
         self._losses_by_thread = {}
@@ -329,7 +334,7 @@ def build_icu_model(
     input_shape=None,
     lambda_mu=0.1,
     lambda_sigma=0.1,
-    means_initializer="random_normal",
+    means_initializer=None,
     image_name="image",
     label_name="label",
     label_shape=(),

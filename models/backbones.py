@@ -25,17 +25,17 @@ BACKBONES = ("small-cnn", "resnet18", "vgg", "mlp", "embedding-net")
 VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 
 
-def _batch_norm(name):
+def batch_norm(name, **kwargs):
     # PyTorch's defaults (momentum 0.1 there = 0.9 here, eps 1e-5), which the papers train with:
     # Keras' 0.99 lets the moving statistics lag far behind on small data sets such as digits.
     # synchronized: global-batch statistics under tf.distribute, so training with R replicas
     # matches one device for the same global batch (a no-op without a strategy).
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name=name, **kwargs)
 
 
 def _conv_bn_relu(x, filters, name, strides=1, relu=True):
     x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name + "_conv")(x)
-    x = _batch_norm(name=name + "_bn")(x)
+    x = batch_norm(name=name + "_bn")(x)
     return keras.layers.ReLU(name=name + "_relu")(x) if relu else x
 
 
@@ -59,7 +59,7 @@ def _basic_block(x, filters, strides, name):
     y = _conv_bn_relu(y, filters, name + "_2", relu=False)
     if strides != 1 or x.shape[-1] != filters:
         shortcut = keras.layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=name + "_proj_conv")(x)
-        shortcut = _batch_norm(name=name + "_proj_bn")(shortcut)
+        shortcut = batch_norm(name=name + "_proj_bn")(shortcut)
     y = keras.layers.Add(name=name + "_add")([y, shortcut])
     return keras.layers.ReLU(name=name + "_out")(y)
 
@@ -89,12 +89,12 @@ def _vgg(inputs, embedding_dim, config=VGG11):
     return _embedding(x, embedding_dim)
 
 
-def _dense_stack(inputs, embedding_dim, units, batch_norm):
+def _dense_stack(inputs, embedding_dim, units, normalize):
     x = keras.layers.Flatten(name="flatten")(inputs)
     for index in range(2):
-        x = keras.layers.Dense(units, use_bias=not batch_norm, name=f"dense{index + 1}")(x)
-        if batch_norm:
-            x = _batch_norm(name=f"dense{index + 1}_bn")(x)
+        x = keras.layers.Dense(units, use_bias=not normalize, name=f"dense{index + 1}")(x)
+        if normalize:
+            x = batch_norm(name=f"dense{index + 1}_bn")(x)
         x = keras.layers.ReLU(name=f"dense{index + 1}_relu")(x)
     return _embedding(x, embedding_dim)
 
@@ -131,8 +131,8 @@ def build_backbone(name, input_shape, embedding_dim=64):
     elif name == "vgg":
         outputs = _vgg(inputs, embedding_dim)
     elif name == "mlp":
-        outputs = _dense_stack(inputs, embedding_dim, 256, batch_norm=False)
+        outputs = _dense_stack(inputs, embedding_dim, 256, normalize=False)
     else:  # embedding-net
-        outputs = _dense_stack(inputs, embedding_dim, 128, batch_norm=True)
+        outputs = _dense_stack(inputs, embedding_dim, 128, normalize=True)
     return keras.Model(inputs, outputs, name=name.replace("-", "_") + "_backbone")
 

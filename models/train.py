@@ -17,8 +17,10 @@ from there. A finished run is not retrained. The run's settings are stored
 in ``<output>/run.json``; a different command on the same folder is refused
 (non-zero exit) and nothing of the earlier run is touched.
 
-``--strategy multiworker`` is not available yet (Keras 3.15's ``model.fit``
-is broken under ``MultiWorkerMirroredStrategy``; see ENGINEERING.md).
+``--strategy multiworker`` trains across processes or machines described by
+``TF_CONFIG`` with a custom loop that does what ``model.fit`` does (Keras 3.15's
+``model.fit`` is broken under ``MultiWorkerMirroredStrategy``); see
+:mod:`models.multiworker` for how to start it. Only the chief writes to ``--output``.
 """
 
 import argparse
@@ -56,6 +58,7 @@ RUN_KEYS = (
     "method", "dataset", "backbone", "epochs", "batch_size", "seed", "embedding_dim",
     "learning_rate", "gamma", "top_k", "label_smoothing", "focal_gamma", "bn_scale",
     "scale", "margin", "m0", "m1", "t", "alpha", "pedcc_n", "icu_alpha", "icu_gamma",
+    "icu_lambda_mu", "icu_lambda_sigma",
     "mixed_precision", "jit_compile",
 )  # fmt: skip
 
@@ -109,6 +112,8 @@ def parse_args(argv=None):
     g.add_argument("--pedcc-n", type=non_negative_float, default=1.0)
     g.add_argument("--icu-alpha", type=non_negative_float, default=1e-4)
     g.add_argument("--icu-gamma", type=non_negative_float, default=1e-3)
+    g.add_argument("--icu-lambda-mu", type=non_negative_float, default=0.1, help="ICU eq. 14 weight λ_μ")
+    g.add_argument("--icu-lambda-sigma", type=non_negative_float, default=0.1, help="ICU eq. 14 weight λ_σ")
     args = p.parse_args(argv)
     if args.output is None:
         args.output = os.path.join("runs", f"{args.dataset.replace('/', '_')}-{args.method}-seed{args.seed}")
@@ -123,11 +128,20 @@ def parse_args(argv=None):
 
 
 def make_strategy(name):
+    """Returns ``(strategy, role)``; ``role`` is the :class:`models.multiworker.ClusterRole` of this
+    process under ``multiworker``, else None."""
     if name == "multiworker":
-        raise UsageError(
-            "--strategy multiworker is not available yet: Keras 3.15's model.fit is broken under "
-            "MultiWorkerMirroredStrategy (keras-team/keras#20585); use mirrored on one machine"
-        )
+        from models import multiworker
+
+        try:
+            role = multiworker.read_tf_config()
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        return multiworker.make_strategy(), role
+    return _local_strategy(name), None
+
+
+def _local_strategy(name):
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -163,15 +177,16 @@ def make_loss(args):
 
 def build_model(args, bundle):
     """Returns the training model; its output is logits, or cosines for the cosine heads."""
-    from models.backbones import build_backbone
+    from models.backbones import batch_norm, build_backbone
 
     backbone = build_backbone(args.backbone, bundle.input_shape, args.embedding_dim)
     if args.method == "icu":
-        return keras_losses.build_icu_model(backbone, bundle.num_classes, input_shape=bundle.input_shape)
+        return keras_losses.build_icu_model(backbone, bundle.num_classes, input_shape=bundle.input_shape,
+                                            lambda_mu=args.icu_lambda_mu, lambda_sigma=args.icu_lambda_sigma)
     images = keras.Input(bundle.input_shape, name="image")
     features = backbone(images)
     if args.method == "pedcc":
-        features = keras.layers.BatchNormalization(center=False, scale=False, name="feature_bn")(features)
+        features = batch_norm("feature_bn", center=False, scale=False)(features)
         outputs = keras_losses.PEDCCDense(bundle.num_classes, seed=args.seed, name="head")(features)
     elif args.method in COSINE_METHODS:
         outputs = keras_losses.CosineDense(bundle.num_classes, name="head")(features)
@@ -328,19 +343,73 @@ def plot(args, history_path, logits, labels):
 # ----------------------------------------------------------------------------- main
 
 
+# What the chief tells the other workers before anything else happens (else: the first epoch).
+REFUSED, FINISHED = -2, -1
+
+
+def prepare_output(args):
+    """Checks or creates the run folder; returns the first epoch to train, or FINISHED."""
+    check_output_folder(args)
+    if os.path.exists(os.path.join(args.output, "metrics.json")):
+        return FINISHED
+    return completed_epochs(os.path.join(args.output, "backup"))
+
+
+def agree_on_start(args, strategy, role):
+    """The first epoch (or FINISHED), decided by the chief and shared with every worker."""
+    if role is None:
+        return prepare_output(args)
+    from models.multiworker import chief_number
+
+    start = REFUSED
+    try:
+        if role.is_chief:
+            start = prepare_output(args)
+    finally:  # told even when the chief refuses, so that no worker waits for it forever
+        start = chief_number(strategy, start)
+    if start == REFUSED:
+        raise UsageError("the chief refused this run; its error message says why")
+    return start
+
+
+def compile_model(args, bundle, replicas):
+    model = build_model(args, bundle)
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate),
+        loss=make_loss(args),
+        metrics=[] if args.method == "icu" else ["accuracy"],
+        jit_compile=args.jit_compile if replicas == 1 else False,
+    )
+    return model
+
+
+def local_copy(args, bundle, model):
+    """A copy of ``model`` (weights and optimizer state) outside any multi-worker strategy, for
+    evaluating and saving on the chief alone."""
+    copy = compile_model(args, bundle, replicas=1)
+    copy.optimizer.build(copy.trainable_variables)
+    for target, source in zip(copy.variables + copy.optimizer.variables, model.variables + model.optimizer.variables):
+        target.assign(source.numpy())
+    return copy
+
+
 def run(args):
     from models.data import load_dataset
 
     if args.backbone is None:
         args.backbone = DEFAULT_BACKBONES.get(args.dataset, "resnet18")
-    strategy = make_strategy(args.strategy)
+    strategy, role = make_strategy(args.strategy)
+    chief = role is None or role.is_chief
     replicas = strategy.num_replicas_in_sync
     if args.batch_size % replicas:
         raise UsageError(f"--batch-size {args.batch_size} is not divisible by the {replicas} replicas")
-    # (checked again below against the training-set size, once the data are loaded)
-    check_output_folder(args)
+    if args.jit_compile and replicas > 1 and args.verbose:
+        print(f"note: --jit-compile is ignored with {replicas} replicas (XLA fails under tf.distribute in Keras)")
+    first_epoch = agree_on_start(args, strategy, role)
     metrics_path = os.path.join(args.output, "metrics.json")
-    if os.path.exists(metrics_path):
+    if first_epoch == FINISHED:
+        if not chief:
+            return {"task": f"{role.task_type}:{role.index}", "replicas": replicas}
         print(f"{args.output} already holds a finished run; its metrics:", flush=True)
         with open(metrics_path) as f:
             return json.load(f)
@@ -348,8 +417,6 @@ def run(args):
     keras.utils.set_random_seed(args.seed)
     if PRECISIONS[args.mixed_precision]:
         keras.config.set_dtype_policy(PRECISIONS[args.mixed_precision])
-    backup_dir = os.path.join(args.output, "backup")
-    first_epoch = completed_epochs(backup_dir)
     bundle = load_dataset(args.dataset, args.batch_size, seed=args.seed, epochs=args.epochs, first_epoch=first_epoch)
     if bundle.train_size < args.batch_size:
         raise UsageError(f"--batch-size {args.batch_size} exceeds the {bundle.train_size} training examples")
@@ -357,33 +424,40 @@ def run(args):
     if args.method == "icu":  # labels also feed the head's regulariser
         train = train.map(lambda x, y: ({"image": x, "label": y}, y))
     history_path = os.path.join(args.output, "history.csv")
-    trim_history(history_path, first_epoch)
-    if first_epoch:
-        print(f"resuming {args.output} after epoch {first_epoch}", flush=True)
+    callbacks = []
+    if chief:
+        trim_history(history_path, first_epoch)
+        if first_epoch:
+            print(f"resuming {args.output} after epoch {first_epoch}", flush=True)
+        callbacks = [  # history row first, then the backup: a kill in between only repeats a row
+            keras.callbacks.CSVLogger(history_path, append=True),
+            keras.callbacks.BackupAndRestore(os.path.join(args.output, "backup")),
+            keras.callbacks.TensorBoard(os.path.join(args.output, "tensorboard")),
+        ]
     with strategy.scope():
-        model = build_model(args, bundle)
-        metrics = [] if args.method == "icu" else ["accuracy"]
-        model.compile(
-            optimizer=keras.optimizers.Adam(args.learning_rate),
-            loss=make_loss(args),
-            metrics=metrics,
-            jit_compile=args.jit_compile if replicas == 1 else False,
-        )
-    callbacks = [  # history row first, then the backup: a kill in between only repeats a row
-        keras.callbacks.CSVLogger(history_path, append=True),
-        keras.callbacks.BackupAndRestore(backup_dir),
-        keras.callbacks.TensorBoard(os.path.join(args.output, "tensorboard")),
-    ]
+        model = compile_model(args, bundle, replicas)
+    steps_per_epoch = bundle.train_size // args.batch_size
     start = time.perf_counter()
-    model.fit(
-        train,
-        epochs=args.epochs,
-        initial_epoch=first_epoch,
-        steps_per_epoch=bundle.train_size // args.batch_size,
-        callbacks=callbacks,
-        verbose=args.verbose,
-        shuffle=False,  # training_batches() shuffles, per epoch
-    )
+    if role is None:
+        model.fit(
+            train,
+            epochs=args.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            verbose=args.verbose,
+            shuffle=False,  # training_batches() shuffles, per epoch
+        )
+    else:
+        from models import multiworker
+
+        multiworker.fit(
+            model, strategy, train, global_batch_size=args.batch_size, steps_per_epoch=steps_per_epoch,
+            epochs=args.epochs, first_epoch=first_epoch, callbacks=callbacks, chief=chief, verbose=args.verbose,
+        )
+        if not chief:
+            return {"task": f"{role.task_type}:{role.index}", "replicas": replicas}
+        model = local_copy(args, bundle, model)
     seconds = time.perf_counter() - start
 
     results, logits, labels = evaluate(model, args, bundle)
