@@ -1,6 +1,6 @@
 """Compare methods × seeds on one data set: ``python -m models.compare``.
 
-    python -m models.compare                                   # every method, digits, 2 seeds (~3 min)
+    python -m models.compare                                   # every method, digits, 2 seeds (~2 min on 2 CPU cores)
     python -m models.compare --methods softmax,gsc,pedcc --seeds 0,1,2 --epochs 20
     python -m models.compare --dataset verification --methods softmax,arcface,cosface,npcface
 

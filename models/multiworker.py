@@ -109,9 +109,14 @@ def _from_replica_zero(strategy, tensors):
     """``tensors`` as held by global replica 0 (on the chief), on every replica of every worker."""
 
     def share(values):
+        # A sum in which only replica 0 contributes. float64 holds float32 and the optimizer's
+        # int64 step counter (below 2**53) exactly.
         context = tf.distribute.get_replica_context()
-        keep = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), tf.float64)
-        return [context.all_reduce("sum", tf.cast(v, tf.float64) * keep) for v in values]
+        first = tf.equal(context.replica_id_in_sync_group, 0)
+        return [
+            context.all_reduce("sum", tf.where(first, tf.cast(v, tf.float64), tf.zeros_like(v, tf.float64)))
+            for v in values
+        ]
 
     shared = tf.function(lambda values: strategy.run(share, args=(values,)))(list(tensors))
     return [strategy.experimental_local_results(v)[0] for v in shared]

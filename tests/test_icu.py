@@ -418,6 +418,16 @@ def test_build_icu_model_around_a_layer_and_one_hot_labels():
 # --- configuration and bad input ---------------------------------------------------------
 
 
+def test_means_start_standard_normal_by_default():
+    """The default means are N(0, 1) (authors' code): classes start apart, so the eq. 14 regulariser
+    cannot pull every class's features onto one point (see tests/test_train.py for the training)."""
+    head = keras_losses.GaussianClassHead(50)
+    head.build((None, 64))
+    means = np.asarray(head.means)
+    assert abs(means.mean()) < 0.05 and means.std() == pytest.approx(1.0, abs=0.05)
+    assert keras_losses.GaussianClassHead.from_config(head.get_config()).means_initializer.stddev == 1.0
+
+
 def test_config_complete():
     """Every constructor argument (initialisers included) is in get_config; registered."""
     harness.assert_config_complete(keras_losses.ICULoss(alpha=0.01, gamma=0.1))

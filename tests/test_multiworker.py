@@ -65,9 +65,7 @@ def _train_one_process(argv):
 
 
 def _weights(folder):
-    import keras
-
-    import keras_losses  # noqa: F401  (registers the heads for loading)
+    import keras  # (keras_losses' classes are registered: models.train imports them)
 
     model = keras.saving.load_model(os.path.join(folder, "model.keras"))
     return model.get_weights(), [np.asarray(v.numpy(), np.float64) for v in model.optimizer.variables]

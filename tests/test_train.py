@@ -24,11 +24,13 @@ def _history_epochs(folder):
 def test_every_method_trains_and_writes_its_outputs(method, tmp_path):
     """Each method trains on digits and writes the model, metrics, history, TensorBoard logs and plots."""
     out = tmp_path / method
-    # The distance-based ICU head learns more slowly from its zero-initialised variances.
+    # ICU learns more slowly: its eq. 14 regulariser (~100 at the start) dominates the first epochs.
     epochs = ["--epochs", "6"] if method == "icu" else []
     metrics = train.main(["--method", method, "--output", str(out), *FAST, *epochs])
     assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["ece"] <= 1.0
     assert metrics["accuracy"] > 0.2, metrics  # 10 classes: chance is 0.1
+    if method == "icu":  # means started near the origin collapsed the backbone (0.18 after 8 epochs)
+        assert metrics["accuracy"] > 0.8, metrics  # measured 0.909
     for name in ("model.keras", "metrics.json", "history.csv", "curves.png", "reliability.png", "run.json"):
         assert (out / name).is_file(), name
     assert (out / "tensorboard").is_dir()
