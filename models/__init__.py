@@ -1,6 +1,11 @@
-"""Runnable example jobs built on ``keras_losses``.
+"""Reference models, data and tools built on ``keras_losses``; run them from the repository root.
 
-Run them from the repository root as modules, e.g. ``python -m models.quickstart``
-(trains softmax, label smoothing, GSC and scaled-BN heads on scikit-learn's
-digits and writes a results table and reliability diagram under ``runs/``).
+    python -m models.compare       # main job: every method × 2 seeds on digits, results table
+    python -m models.train         # one method, any data set / backbone / strategy
+    python -m models.quickstart    # seven methods with the library alone, ~20 s
+    python -m models.icu_demo      # ICU's learned variances vs known class spreads
+    python -m models.pedcc_sphere  # PEDCC centroids on the sphere (paper Fig. 3)
+    python -m models.pedcc_features  # 2-D/3-D features, softmax vs PEDCC (paper Fig. 2)
+
+Modules: ``data`` (data sets), ``backbones`` (networks), ``multiworker`` (training across machines).
 """

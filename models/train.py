@@ -9,7 +9,8 @@ under the chosen ``tf.distribute`` strategy, trains with ``model.fit`` on the
 ``tf.data`` pipeline of :mod:`models.data`, and evaluates accuracy, ECE and,
 on verification data, TAR@FAR on held-out identities. Writes to ``--output``:
 ``model.keras``, ``metrics.json``, ``history.csv``, TensorBoard logs under
-``tensorboard/``, ``curves.png`` and ``reliability.png``.
+``tensorboard/``, ``curves.png``, ``reliability.png`` and, for 2-/3-D embeddings
+(``--embedding-dim 2`` or ``3``), ``features.png``.
 
 Interrupted runs resume: ``model.fit`` keeps a backup of the last completed
 epoch under ``<output>/backup``; the same command started again continues
@@ -266,12 +267,16 @@ def ece_of(logits, labels, num_bins=15):
     return float(metric.result())
 
 
-def evaluate(model, args, bundle):
+def test_arrays(bundle):
     xs, ys = [], []
     for x, y in bundle.test:
         xs.append(x.numpy())
         ys.append(y.numpy())
-    x_test, y_test = np.concatenate(xs), np.concatenate(ys).reshape(-1)
+    return np.concatenate(xs), np.concatenate(ys).reshape(-1)
+
+
+def evaluate(model, args, bundle):
+    x_test, y_test = test_arrays(bundle)
     inputs = {"image": x_test, "label": None} if args.method == "icu" else x_test
     logits = to_logits(args, model.predict(inputs, verbose=0, batch_size=256))
     metrics = {}
@@ -322,6 +327,31 @@ def plot(args, history_path, logits, labels):
 
     if logits is None:
         return
+    _plot_reliability(args, logits, labels, plt)
+
+
+def plot_features(args, model, bundle):
+    """``features.png``: the test set's 2-D or 3-D embeddings, coloured by class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_test, y_test = test_arrays(bundle)
+    features = feature_model(model).predict(x_test, verbose=0, batch_size=256)
+    dim = features.shape[1]
+    fig = plt.figure(figsize=(5.5, 5))
+    axis = fig.add_subplot(projection="3d" if dim == 3 else None)
+    points = axis.scatter(*features.T, c=y_test, cmap="tab10" if bundle.num_classes <= 10 else "viridis", s=6,
+                          alpha=0.7)
+    fig.colorbar(points, ax=axis, label="class", shrink=0.8)
+    axis.set_title(f"{args.method}: {dim}-D test embeddings ({args.dataset})")
+    fig.tight_layout()
+    fig.savefig(os.path.join(args.output, "features.png"), dpi=100)
+    plt.close(fig)
+
+
+def _plot_reliability(args, logits, labels, plt):
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
@@ -469,6 +499,8 @@ def run(args):
     )
     model.save(os.path.join(args.output, "model.keras"))
     plot(args, history_path, logits if bundle.kind == "classification" else None, labels)
+    if args.embedding_dim in (2, 3):
+        plot_features(args, model, bundle)
     with open(metrics_path, "w") as f:
         json.dump(results, f, indent=2)
     if args.verbose:

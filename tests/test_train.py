@@ -136,3 +136,15 @@ def test_bad_input_exits_non_zero_and_keeps_earlier_run(tmp_path, capsys):
     assert "different run" in capsys.readouterr().err
     assert json.loads((earlier / "run.json").read_text()) == {"method": "softmax"}
     assert sorted(os.listdir(earlier)) == ["metrics.json", "run.json"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dim", [2, 3])
+def test_low_dimensional_embeddings_get_a_feature_scatter(dim, tmp_path):
+    """--embedding-dim 2 or 3 adds features.png (the test embeddings by class); 16 does not."""
+    argv = [*FAST, "--epochs", "1", "--method", "pedcc"]
+    train.main([*argv, "--embedding-dim", str(dim), "--output", str(tmp_path / "low")])
+    assert (tmp_path / "low" / "features.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if dim == 2:
+        train.main([*argv, "--output", str(tmp_path / "wide")])
+        assert (tmp_path / "wide" / "reliability.png").is_file() and not (tmp_path / "wide" / "features.png").exists()
