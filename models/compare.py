@@ -62,6 +62,10 @@ def _cell(values):
 
 def main(argv=None):
     args = parse_args(argv)
+    import tensorflow as tf
+
+    # Many models in one process: TF's "N calls triggered tf.function retracing" warning is expected.
+    tf.get_logger().setLevel("ERROR")
     runs = {}
     total = len(args.methods) * len(args.seeds)
     for method in args.methods:
@@ -115,6 +119,9 @@ def _plot(path, args, summary, columns):
         axis.bar(range(len(means)), means, yerr=errors, color="tab:blue", capsize=3)
         axis.set_xticks(range(len(means)), args.methods, rotation=45, ha="right")
         axis.set_title(key)
+        if key != "ece":  # accuracy-like: zoom in on the range the methods span
+            low = min(m - e for m, e in zip(means, errors))
+            axis.set_ylim(max(0.0, low - 0.05 * (1.0 - low) - 0.01), 1.0)
     fig.suptitle(f"{args.dataset}: {len(args.seeds)} seed(s), {args.epochs} epochs")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

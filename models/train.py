@@ -439,7 +439,7 @@ def run(args):
     metrics_path = os.path.join(args.output, "metrics.json")
     if first_epoch == FINISHED:
         if not chief:
-            return {"task": f"{role.task_type}:{role.index}", "replicas": replicas}
+            return {"task": f"{role.task_type}:{role.index}", "replicas": replicas}  # the chief reports
         print(f"{args.output} already holds a finished run; its metrics:", flush=True)
         with open(metrics_path) as f:
             return json.load(f)
@@ -476,7 +476,7 @@ def run(args):
             steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
             verbose=args.verbose,
-            shuffle=False,  # training_batches() shuffles, per epoch
+            shuffle=False,  # load_dataset shuffles every epoch from (seed, epoch)
         )
     else:
         from models import multiworker
@@ -486,7 +486,7 @@ def run(args):
             epochs=args.epochs, first_epoch=first_epoch, callbacks=callbacks, chief=chief, verbose=args.verbose,
         )
         if not chief:
-            return {"task": f"{role.task_type}:{role.index}", "replicas": replicas}
+            return {"task": f"{role.task_type}:{role.index}", "replicas": replicas}  # the chief reports
         model = local_copy(args, bundle, model)
     seconds = time.perf_counter() - start
 
