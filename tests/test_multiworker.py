@@ -34,17 +34,24 @@ def _free_ports(count):
     return ports
 
 
-def _run_workers(argv, count=2):
-    """Starts ``count`` workers of ``models.train argv`` on localhost; returns their CompletedProcesses
-    (chief first). Fails the test, killing every worker, if they are not done within TIMEOUT s."""
-    workers = [f"localhost:{port}" for port in _free_ports(count)]
+def _run_workers(argv, count=2, chief_task=False):
+    """Starts ``count`` tasks of ``models.train argv`` on localhost — workers, or with ``chief_task``
+    a ``chief`` and ``count − 1`` workers — and returns their CompletedProcesses (chief first). Fails
+    the test, killing every task, if they are not done within TIMEOUT s."""
+    addresses = [f"localhost:{port}" for port in _free_ports(count)]
+    if chief_task:
+        cluster = {"chief": addresses[:1], "worker": addresses[1:]}
+        tasks = [("chief", 0)] + [("worker", i) for i in range(count - 1)]
+    else:
+        cluster, tasks = {"worker": addresses}, [("worker", i) for i in range(count)]
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "models.train", "--strategy", "multiworker", *argv],
-            cwd=REPO_ROOT, env=dict(ENV, TF_CONFIG=_tf_config(workers, index)),
+            cwd=REPO_ROOT,
+            env=dict(ENV, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}})),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        for index in range(count)
+        for kind, index in tasks
     ]
     finished = []
     try:
@@ -146,13 +153,13 @@ def test_training_with_missing_or_broken_tf_config_exits_2_and_writes_nothing(te
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["softmax", "icu"])
-def test_two_workers_train_like_one_process(method, tmp_path):
-    """Two worker processes (one replica each) end with the weights, optimizer state and history of
-    one process on the same global batch. ICU also checks the added regulariser with cross-replica
-    class moments."""
+@pytest.mark.parametrize("method, chief_task", [("softmax", False), ("icu", False), ("softmax", True)])
+def test_two_workers_train_like_one_process(method, chief_task, tmp_path):
+    """Two processes (one replica each; two workers, or a chief and a worker) end with the weights,
+    optimizer state and history of one process on the same global batch. ICU also checks the added
+    regulariser with cross-replica class moments."""
     argv = ["--method", method, *FAST]
-    workers = _run_workers([*argv, "--output", str(tmp_path / "workers")])
+    workers = _run_workers([*argv, "--output", str(tmp_path / "workers")], chief_task=chief_task)
     assert [w.returncode for w in workers] == [0, 0], workers[0].stderr[-2000:] + workers[1].stderr[-2000:]
     _train_one_process([*argv, "--output", str(tmp_path / "single")])
 
