@@ -205,6 +205,21 @@ def test_cifar_augmentation_keeps_shapes_and_is_seeded():
     assert all(x.tobytes() in originals for x in _arrays(mnist.train)[0])
 
 
+def test_resumed_cifar_pipeline_repeats_the_augmented_batches():
+    """With ``epochs``, a pipeline started at ``first_epoch`` yields exactly the shuffled and
+    augmented batches of those epochs in an uninterrupted pipeline (what resuming relies on)."""
+    with tfds.testing.mock_data(num_examples=32):
+        whole = load_dataset("cifar10", batch_size=16, seed=5, epochs=3)
+        resumed = load_dataset("cifar10", batch_size=16, seed=5, epochs=3, first_epoch=2)
+    whole_batches = [(x.numpy(), y.numpy()) for x, y in whole.train]
+    resumed_batches = [(x.numpy(), y.numpy()) for x, y in resumed.train]
+    assert len(whole_batches) == 3 * 2 and len(resumed_batches) == 2
+    for (x_a, y_a), (x_b, y_b) in zip(whole_batches[4:], resumed_batches, strict=True):
+        np.testing.assert_array_equal(x_a, x_b)
+        np.testing.assert_array_equal(y_a, y_b)
+    assert not np.array_equal(whole_batches[0][0], whole_batches[2][0])  # each epoch draws anew
+
+
 @pytest.mark.parametrize("name, classes, ratio", [("cifar10-lt", 10, 100), ("cifar100-lt", 100, 10)])
 def test_cifar_lt_counts_on_mock_data(name, classes, ratio):
     """Class k keeps min(⌊n_max·r^(−k/(C−1))⌋, available_k), n_max = train size / C; mock labels are random."""
