@@ -1,4 +1,4 @@
-"""Shared pieces of the command-line tools in models/: argparse value types, result files."""
+"""Shared pieces of the command-line tools in models/: argparse value types, result files, plotting."""
 
 import argparse
 import math
@@ -35,3 +35,13 @@ def write_markdown_and_json(markdown_path, markdown, json_path, results):
     with open(json_path, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend (imported on first use: plotting is optional)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

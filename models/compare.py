@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from models import train  # noqa: E402
-from models._common import positive_int, write_markdown_and_json  # noqa: E402
+from models._common import positive_int, pyplot, write_markdown_and_json  # noqa: E402
 from models.data import DATASETS  # noqa: E402
 
 
@@ -107,10 +107,7 @@ def main(argv=None):
 
 
 def _plot(path, args, summary, columns):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.6), squeeze=False)
     for axis, key in zip(axes[0], columns):

@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
-from models._common import non_negative_int, positive_int, write_markdown_and_json  # noqa: E402
+from models._common import non_negative_int, positive_int, pyplot, write_markdown_and_json  # noqa: E402
 
 NUM_CLASSES = 8
 INPUT_DIM = 8
@@ -195,10 +195,7 @@ def markdown_table(spreads, counts, feature_variance, learned_variance):
 
 
 def plot_spreads(path, spreads, counts, learned_variance, rho):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(5.5, 4.2))

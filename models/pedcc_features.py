@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
+from models._common import pyplot  # noqa: E402
 
 
 def load_digits_split(seed=0):
@@ -69,10 +70,7 @@ def train(method, feature_dim, data, epochs, seed):
 
 
 def plot(results, y_test, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig = plt.figure(figsize=(12, 11))
     colours = plt.get_cmap("tab10")(y_test % 10)

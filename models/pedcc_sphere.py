@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from keras_losses.pedcc_centroids import centroid_quality, known_optimum, pedcc_centroids
-from models._common import non_negative_int
+from models._common import non_negative_int, pyplot
 
 DEFAULT_CLASSES = "4,6,8,12,20"
 DEFAULT_OUTPUT = os.path.join("runs", "pedcc")
@@ -41,10 +41,7 @@ def draw(class_counts, path, seed=0, iterations=None):
     Returns:
         dict mapping each class count to the max pairwise cosine of its centroids.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     columns = min(len(class_counts), 5)
     rows = math.ceil(len(class_counts) / columns)

@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
-from models._common import non_negative_float, positive_int, write_markdown_and_json  # noqa: E402
+from models._common import non_negative_float, positive_int, pyplot, write_markdown_and_json  # noqa: E402
 
 METHODS = ("softmax", "label-smoothing", "gsc", "scaled-bn", "cosface", "arcface", "npcface")
 COSINE_METHODS = ("cosface", "arcface", "npcface")
@@ -303,10 +303,7 @@ def markdown_table(summary, num_seeds):
 
 
 def plot_reliability(path, methods, pooled, num_seeds):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     edges = np.linspace(0.0, 1.0, NUM_BINS + 1)
     centers = (edges[:-1] + edges[1:]) / 2

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
-from models._common import non_negative_float, non_negative_int, positive_int  # noqa: E402
+from models._common import non_negative_float, non_negative_int, positive_int, pyplot  # noqa: E402
 
 METHODS = (
     "softmax",
@@ -275,8 +275,7 @@ def test_arrays(bundle):
     return np.concatenate(xs), np.concatenate(ys).reshape(-1)
 
 
-def evaluate(model, args, bundle):
-    x_test, y_test = test_arrays(bundle)
+def evaluate(model, args, bundle, x_test, y_test):
     inputs = {"image": x_test, "label": None} if args.method == "icu" else x_test
     logits = to_logits(args, model.predict(inputs, verbose=0, batch_size=256))
     metrics = {}
@@ -299,10 +298,7 @@ def evaluate(model, args, bundle):
 def plot(args, history_path, logits, labels):
     import csv
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     with open(history_path) as f:
         rows = list(csv.DictReader(f))
@@ -330,14 +326,9 @@ def plot(args, history_path, logits, labels):
     _plot_reliability(args, logits, labels, plt)
 
 
-def plot_features(args, model, bundle):
+def plot_features(args, model, bundle, x_test, y_test):
     """``features.png``: the test set's 2-D or 3-D embeddings, coloured by class."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x_test, y_test = test_arrays(bundle)
+    plt = pyplot()
     features = feature_model(model).predict(x_test, verbose=0, batch_size=256)
     dim = features.shape[1]
     fig = plt.figure(figsize=(5.5, 5))
@@ -490,7 +481,8 @@ def run(args):
         model = local_copy(args, bundle, model)
     seconds = time.perf_counter() - start
 
-    results, logits, labels = evaluate(model, args, bundle)
+    x_test, y_test = test_arrays(bundle)
+    results, logits, labels = evaluate(model, args, bundle, x_test, y_test)
     results.update(
         epochs=args.epochs,
         train_seconds=seconds,
@@ -500,7 +492,7 @@ def run(args):
     model.save(os.path.join(args.output, "model.keras"))
     plot(args, history_path, logits if bundle.kind == "classification" else None, labels)
     if args.embedding_dim in (2, 3):
-        plot_features(args, model, bundle)
+        plot_features(args, model, bundle, x_test, y_test)
     with open(metrics_path, "w") as f:
         json.dump(results, f, indent=2)
     if args.verbose:
