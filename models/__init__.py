@@ -7,5 +7,7 @@
     python -m models.pedcc_sphere  # PEDCC centroids on the sphere (paper Fig. 3)
     python -m models.pedcc_features  # 2-D/3-D features, softmax vs PEDCC (paper Fig. 2)
 
-Modules: ``data`` (data sets), ``backbones`` (networks), ``multiworker`` (training across machines).
+Modules: ``data`` (data sets), ``backbones`` (networks), ``multiworker`` (training across machines),
+``evaluation`` (accuracy, ECE, NLL, reliability bins), ``plots`` (shared figures), ``notebook`` (the
+runtime and data choices of the Colab notebooks in ``colab/``).
 """

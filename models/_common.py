@@ -38,10 +38,12 @@ def write_markdown_and_json(markdown_path, markdown, json_path, results):
 
 
 def pyplot():
-    """``matplotlib.pyplot`` on the file-only Agg backend (imported on first use: plotting is optional)."""
+    """``matplotlib.pyplot`` (imported on first use: plotting is optional): on the file-only Agg
+    backend in scripts, on the inline backend left as it is in a notebook, which shows the figures."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "inline" not in matplotlib.get_backend().lower():
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

@@ -22,6 +22,15 @@ the layers follow the global policy, so the features come out in the compute dty
 import keras
 
 BACKBONES = ("small-cnn", "resnet18", "vgg", "mlp", "embedding-net")
+# The backbone that suits each data set of models.data; any other (CIFAR and its variants): resnet18.
+DEFAULT_BACKBONES = {
+    "digits": "small-cnn",
+    "noisy-digits": "small-cnn",
+    "mnist": "small-cnn",
+    "emnist/balanced": "small-cnn",
+    "longtail": "mlp",
+    "verification": "embedding-net",
+}
 VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 
 
@@ -97,6 +106,11 @@ def _dense_stack(inputs, embedding_dim, units, normalize):
             x = batch_norm(name=f"dense{index + 1}_bn")(x)
         x = keras.layers.ReLU(name=f"dense{index + 1}_relu")(x)
     return _embedding(x, embedding_dim)
+
+
+def default_backbone(dataset):
+    """The backbone that suits data set ``dataset`` (a name of ``models.data.DATASETS``)."""
+    return DEFAULT_BACKBONES.get(dataset, "resnet18")
 
 
 def build_backbone(name, input_shape, embedding_dim=64):

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 
 from models import train  # noqa: E402
 from models._common import positive_int, pyplot, write_markdown_and_json  # noqa: E402
+from models.backbones import BACKBONES  # noqa: E402
 from models.data import DATASETS  # noqa: E402
 
 
@@ -50,6 +51,8 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--output", default=os.path.join("runs", "compare"))
+    parser.add_argument("--backbone", choices=BACKBONES, default=None, help="default: one that suits the dataset")
+    parser.add_argument("--mixed-precision", choices=tuple(train.PRECISIONS), default="off")
     return parser.parse_args(argv)
 
 
@@ -76,6 +79,8 @@ def main(argv=None):
                 "--method", method, "--dataset", args.dataset, "--seed", str(seed),
                 "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
                 "--learning-rate", str(args.learning_rate), "--output", folder, "--verbose", "0",
+                "--mixed-precision", args.mixed_precision,
+                *(["--backbone", args.backbone] if args.backbone else []),
             ])  # fmt: skip
             runs[(method, seed)] = metrics
             done = len(runs)
@@ -102,27 +107,36 @@ def main(argv=None):
         os.path.join(args.output, "results.md"), f"# Comparison\n\n{note}\n\n{table}\n",
         os.path.join(args.output, "results.json"), {"config": vars(args), "summary": summary},
     )
-    _plot(os.path.join(args.output, "results.png"), args, summary, columns)
+    fig = figure(args, summary, columns)
+    fig.savefig(os.path.join(args.output, "results.png"), dpi=100)
+    pyplot().close(fig)
     return summary
 
 
-def _plot(path, args, summary, columns):
+LABELS = {"accuracy": "test accuracy (higher is better)", "ece": "test ECE (lower is better)",
+          "tar@far=0.01": "TAR at FAR 1e-2 (higher is better)", "tar@far=0.001": "TAR at FAR 1e-3 (higher is better)"}
+
+
+def figure(args, summary, columns):
+    """The comparison chart: one panel per metric, a bar per method (mean over seeds, error bars
+    ± one sample standard deviation over seeds)."""
     plt = pyplot()
 
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.9), squeeze=False)
     for axis, key in zip(axes[0], columns):
         means = [np.mean(summary[m][key]) for m in args.methods]
         errors = [np.std(summary[m][key], ddof=1) if len(args.seeds) > 1 else 0.0 for m in args.methods]
         axis.bar(range(len(means)), means, yerr=errors, color="tab:blue", capsize=3)
         axis.set_xticks(range(len(means)), args.methods, rotation=45, ha="right")
-        axis.set_title(key)
+        axis.set_ylabel(LABELS.get(key, key))
+        axis.set_title(LABELS.get(key, key), fontsize=10)
         if key != "ece":  # accuracy-like: zoom in on the range the methods span
             low = min(m - e for m, e in zip(means, errors))
             axis.set_ylim(max(0.0, low - 0.05 * (1.0 - low) - 0.01), 1.0)
-    fig.suptitle(f"{args.dataset}: {len(args.seeds)} seed(s), {args.epochs} epochs")
+    bars = "mean ± sample std over seeds" if len(args.seeds) > 1 else "one seed, no error bars"
+    fig.suptitle(f"{args.dataset}: {len(args.seeds)} seed(s), {args.epochs} epochs ({bars})")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 if __name__ == "__main__":

@@ -34,6 +34,10 @@ Data sets (``DATASETS``):
                       n_k = ⌊n_max·r^(−k/(C−1))⌋, n_max = train size / C, option
                       ``imbalance_ratio`` r, default 100), subsampled deterministically; the
                       test split is the full balanced one
+      cifar100-verification      open-set verification on CIFAR-100 (kind "verification"): train
+                      on the training images of the first 100 − ``held_out_classes`` classes
+                      (default 80), judge pairs of test images of the other 20, never seen in
+                      training (``num_pairs``, half same-class); CIFAR augmentation
 
 Pixels are scaled to [0, 1] float32 in the input pipeline (images are kept as uint8 in memory).
 ``seed`` sets the shuffling order and the augmentation draws, so a pipeline is reproducible given
@@ -54,7 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 EMBEDDED = ("digits", "longtail", "noisy-digits", "verification")
-TFDS = ("mnist", "emnist/balanced", "cifar10", "cifar100", "cifar10-lt", "cifar100-lt")
+TFDS = ("mnist", "emnist/balanced", "cifar10", "cifar100", "cifar10-lt", "cifar100-lt", "cifar100-verification")
 DATASETS = EMBEDDED + TFDS
 DEFAULT_DATASET = "digits"
 
@@ -93,6 +97,8 @@ OPTIONS = {
         name: {"data_dir": None, "download": True, "imbalance_ratio": 100.0, "data_seed": 0}
         for name in ("cifar10-lt", "cifar100-lt")
     },
+    "cifar100-verification": {"data_dir": None, "download": True, "held_out_classes": 20, "num_pairs": 1000,
+                              "data_seed": 0},
 }
 
 
@@ -127,6 +133,14 @@ class DatasetBundle:
     test_size: int
     pairs: tuple = None
     info: dict = dataclasses.field(default_factory=dict)
+
+    def test_arrays(self):
+        """The test split as NumPy ``(x, y)``, inputs scaled as in the pipeline, in the fixed order."""
+        xs, ys = [], []
+        for x, y in self.test:
+            xs.append(x.numpy())
+            ys.append(y.numpy())
+        return np.concatenate(xs), np.concatenate(ys).reshape(-1)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -266,12 +280,16 @@ def _verification(train_identities, test_identities, samples_per_identity, num_p
 
 
 def _balanced_pairs(x, y, num_pairs, rng):
-    """``num_pairs // 2`` same-identity and as many different-identity pairs, in shuffled order."""
+    """``num_pairs // 2`` same-identity and as many different-identity pairs, in shuffled order
+    (same-identity pairs come from identities with at least two samples)."""
     half = num_pairs // 2
     ids = np.unique(y)
     by_id = {i: np.flatnonzero(y == i) for i in ids}
+    repeated = np.array([i for i in ids if len(by_id[i]) >= 2])
+    if len(repeated) == 0 or len(ids) < 2:
+        raise ValueError("verification pairs need two identities and one identity with two samples")
     a_same, b_same = [], []
-    for i in rng.choice(ids, size=half):
+    for i in rng.choice(repeated, size=half):
         first, second = rng.choice(by_id[i], size=2, replace=False)
         a_same.append(first)
         b_same.append(second)
@@ -308,6 +326,24 @@ def _tfds_arrays(tfds_name, data_dir, download):
         arrays[0] = np.ascontiguousarray(arrays[0].transpose(0, 2, 1, 3))
         arrays[2] = np.ascontiguousarray(arrays[2].transpose(0, 2, 1, 3))
     return (*arrays, num_classes)
+
+
+def _open_set(opts, validation):
+    """CIFAR-100 as an open-set verification set: train classes, and pairs of held-out classes."""
+    x_train, y_train, x_test, y_test, total = _tfds_arrays("cifar100", opts["data_dir"], opts["download"])
+    num_classes = total - int(opts["held_out_classes"])
+    if not 2 <= num_classes < total:
+        raise ValueError(f"`held_out_classes` must be in [1, {total - 2}], got {opts['held_out_classes']!r}")
+    if validation:  # held-out *training* classes take the place of the test classes
+        held = max(2, int(round(VALIDATION_FRACTION * num_classes)))
+        num_classes -= held
+        keep = y_train < num_classes + held
+        x_test, y_test = x_train[keep], y_train[keep]
+    train, test = y_train < num_classes, y_test >= num_classes
+    x_train, y_train, x_test, y_test = x_train[train], y_train[train], x_test[test], y_test[test]
+    pairs = _balanced_pairs(x_test.astype(np.float32) / 255.0, y_test, opts["num_pairs"],
+                            np.random.default_rng(opts["data_seed"] + 1))
+    return x_train, y_train, x_test, y_test, num_classes, pairs
 
 
 def _to_numpy(tfds, dataset, chunk=10_000):
@@ -415,6 +451,9 @@ def load_dataset(name=DEFAULT_DATASET, batch_size=32, seed=0, validation=False, 
     elif name == "verification":
         kind = "verification"
         x_train, y_train, x_test, y_test, num_classes, pairs = _verification(**opts, validation=validation)
+    elif name == "cifar100-verification":
+        kind, augment = "verification", _augment_cifar
+        x_train, y_train, x_test, y_test, num_classes, pairs = _open_set(opts, validation)
     else:
         base = name[: -len("-lt")] if name.endswith("-lt") else name
         x_train, y_train, x_test, y_test, num_classes = _tfds_arrays(base, opts["data_dir"], opts["download"])

@@ -41,6 +41,15 @@ def draw(class_counts, path, seed=0, iterations=None):
     Returns:
         dict mapping each class count to the max pairwise cosine of its centroids.
     """
+    fig, qualities = sphere_figure(class_counts, seed=seed, iterations=iterations)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return qualities
+
+
+def sphere_figure(class_counts, seed=0, iterations=None):
+    """The figure of :func:`draw` (one sphere panel per class count) and the qualities, unsaved."""
     plt = pyplot()
 
     columns = min(len(class_counts), 5)
@@ -74,10 +83,7 @@ def draw(class_counts, path, seed=0, iterations=None):
     method = "default (converged)" if iterations is None else f"charge model, {iterations} iterations"
     fig.suptitle(f"PEDCC class centroids on the unit sphere, D = 3 — {method}, seed {seed}", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return qualities
+    return fig, qualities
 
 
 def main(argv=None):

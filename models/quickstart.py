@@ -48,6 +48,8 @@ import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
 from models._common import non_negative_float, positive_int, pyplot, write_markdown_and_json  # noqa: E402
+from models.evaluation import mean_nll  # noqa: E402
+from models.plots import reliability_figure  # noqa: E402
 
 METHODS = ("softmax", "label-smoothing", "gsc", "scaled-bn", "cosface", "arcface", "npcface")
 COSINE_METHODS = ("cosface", "arcface", "npcface")
@@ -201,33 +203,6 @@ def make_loss(method, gsc_gamma):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _log_softmax(logits):
-    logits = np.asarray(logits, np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def mean_nll(logits, labels):
-    log_probs = _log_softmax(logits)
-    return float(-log_probs[np.arange(len(labels)), labels].mean())
-
-
-def reliability_bins(logits, labels, num_bins=NUM_BINS):
-    """Per-bin counts, mean confidence and accuracy, binned like ExpectedCalibrationError."""
-    probs = np.exp(_log_softmax(logits))
-    confidence = probs.max(axis=-1)
-    correct = (probs.argmax(axis=-1) == labels).astype(np.float64)
-    bins = np.clip(np.ceil(confidence * num_bins).astype(int) - 1, 0, num_bins - 1)
-    counts = np.bincount(bins, minlength=num_bins).astype(np.float64)
-    conf_sum = np.bincount(bins, weights=confidence, minlength=num_bins)
-    correct_sum = np.bincount(bins, weights=correct, minlength=num_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.where(counts > 0, conf_sum / counts, np.nan)
-        accuracy = np.where(counts > 0, correct_sum / counts, np.nan)
-    ece = float(np.abs(correct_sum - conf_sum).sum() / max(counts.sum(), 1.0))
-    return {"counts": counts, "confidence": mean_conf, "accuracy": accuracy, "ece": ece}
-
-
 # ----------------------------------------------------------------------------- one run
 
 
@@ -303,52 +278,11 @@ def markdown_table(summary, num_seeds):
 
 
 def plot_reliability(path, methods, pooled, num_seeds):
-    plt = pyplot()
-
-    edges = np.linspace(0.0, 1.0, NUM_BINS + 1)
-    centers = (edges[:-1] + edges[1:]) / 2
-    width = 1.0 / NUM_BINS
-    fig, axes = plt.subplots(
-        2,
-        len(methods),
-        figsize=(max(3.3 * len(methods), 7.5) + 0.4, 5.0),
-        squeeze=False,
-        sharex=True,
-        gridspec_kw={"height_ratios": [3, 1]},
-    )
-    for column, method in enumerate(methods):
-        logits, labels = pooled[method]
-        bins = reliability_bins(logits, labels)
-        filled = bins["counts"] > 0
-        top, bottom = axes[0, column], axes[1, column]
-        top.bar(centers[filled], bins["accuracy"][filled], width=width, color="tab:blue",
-                alpha=0.75, edgecolor="black", linewidth=0.5, label="accuracy per bin")
-        # The gap spans accuracy → mean confidence: above the bar when over-confident,
-        # inside it when under-confident.
-        gap = bins["confidence"][filled] - bins["accuracy"][filled]
-        top.bar(centers[filled], gap, bottom=bins["accuracy"][filled], width=width, fill=False,
-                hatch="////", edgecolor="tab:red", linewidth=0.5, label="gap to mean confidence")
-        top.plot(bins["confidence"][filled], bins["accuracy"][filled], "o", color="black",
-                 markersize=3, label="(mean confidence, accuracy)")
-        top.plot([0, 1], [0, 1], "--", color="gray", linewidth=1, label="perfect calibration")
-        top.set_xlim(0, 1)
-        top.set_ylim(0, 1)
-        accuracy = float(np.mean(np.argmax(logits, axis=-1) == labels))
-        top.set_title(f"{method}\nacc {accuracy:.3f}   ECE {bins['ece']:.3f}", fontsize=10)
-        bottom.bar(centers, bins["counts"] / bins["counts"].sum(), width=width, color="gray",
-                   edgecolor="black", linewidth=0.5)
-        bottom.set_ylim(0, 1)
-        bottom.set_xlabel("confidence")
-        if column == 0:
-            top.set_ylabel("accuracy")
-            bottom.set_ylabel("share of\nsamples")
     seeds_text = "1 seed" if num_seeds == 1 else f"{num_seeds} seeds pooled"
-    fig.suptitle(f"Reliability on the digits test split ({NUM_BINS} bins, {seeds_text})", fontsize=11)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig = reliability_figure({m: pooled[m] for m in methods}, f"Reliability on the digits test split, {seeds_text}",
+                             NUM_BINS)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 # ----------------------------------------------------------------------------- main

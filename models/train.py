@@ -38,6 +38,9 @@ import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
 from models._common import non_negative_float, non_negative_int, positive_int, pyplot  # noqa: E402
+from models.backbones import default_backbone  # noqa: E402
+from models.evaluation import expected_calibration_error  # noqa: E402
+from models.plots import reliability_figure  # noqa: E402
 
 METHODS = (
     "softmax",
@@ -62,16 +65,6 @@ RUN_KEYS = (
     "icu_lambda_mu", "icu_lambda_sigma",
     "mixed_precision", "jit_compile",
 )  # fmt: skip
-
-
-DEFAULT_BACKBONES = {
-    "digits": "small-cnn",
-    "noisy-digits": "small-cnn",
-    "mnist": "small-cnn",
-    "emnist/balanced": "small-cnn",
-    "longtail": "mlp",
-    "verification": "embedding-net",
-}  # CIFAR variants: resnet18
 
 
 class UsageError(Exception):
@@ -261,27 +254,13 @@ def check_output_folder(args):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def ece_of(logits, labels, num_bins=15):
-    metric = keras_losses.ExpectedCalibrationError(num_bins=num_bins, from_logits=True)
-    metric.update_state(labels, logits.astype(np.float32))
-    return float(metric.result())
-
-
-def test_arrays(bundle):
-    xs, ys = [], []
-    for x, y in bundle.test:
-        xs.append(x.numpy())
-        ys.append(y.numpy())
-    return np.concatenate(xs), np.concatenate(ys).reshape(-1)
-
-
 def evaluate(model, args, bundle, x_test, y_test):
     inputs = {"image": x_test, "label": None} if args.method == "icu" else x_test
     logits = to_logits(args, model.predict(inputs, verbose=0, batch_size=256))
     metrics = {}
     if bundle.kind == "classification":
         metrics["accuracy"] = float(np.mean(np.argmax(logits, axis=1) == y_test))
-        metrics["ece"] = ece_of(logits, y_test)
+        metrics["ece"] = expected_calibration_error(logits, y_test)
     else:  # the test identities are not classes of the head: judge the embeddings on pairs
         embed = feature_model(model)
         x_a, x_b, same = bundle.pairs
@@ -343,20 +322,7 @@ def plot_features(args, model, bundle, x_test, y_test):
 
 
 def _plot_reliability(args, logits, labels, plt):
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
-    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
-    bins = np.clip(np.ceil(confidence * 15).astype(int) - 1, 0, 14)
-    fig, axis = plt.subplots(figsize=(4, 4))
-    for b in range(15):
-        inside = bins == b
-        if inside.any():
-            axis.bar((b + 0.5) / 15, correct[inside].mean(), width=1 / 15, color="tab:blue", edgecolor="black")
-    axis.plot([0, 1], [0, 1], "--", color="gray")
-    axis.set_xlabel("confidence")
-    axis.set_ylabel("accuracy")
-    axis.set_title(f"reliability, ECE {ece_of(logits, labels):.3f}")
-    fig.tight_layout()
+    fig = reliability_figure({args.method: (logits, labels)}, f"{args.method} on the {args.dataset} test split")
     fig.savefig(os.path.join(args.output, "reliability.png"), dpi=100)
     plt.close(fig)
 
@@ -418,7 +384,7 @@ def run(args):
     from models.data import load_dataset
 
     if args.backbone is None:
-        args.backbone = DEFAULT_BACKBONES.get(args.dataset, "resnet18")
+        args.backbone = default_backbone(args.dataset)
     strategy, role = make_strategy(args.strategy)
     chief = role is None or role.is_chief
     replicas = strategy.num_replicas_in_sync
@@ -481,7 +447,7 @@ def run(args):
         model = local_copy(args, bundle, model)
     seconds = time.perf_counter() - start
 
-    x_test, y_test = test_arrays(bundle)
+    x_test, y_test = bundle.test_arrays()
     results, logits, labels = evaluate(model, args, bundle, x_test, y_test)
     results.update(
         epochs=args.epochs,

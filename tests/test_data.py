@@ -34,7 +34,7 @@ def _check_batches(bundle, batch_size):
 
 def test_names_and_unknown_name():
     assert DATASETS == ("digits", "longtail", "noisy-digits", "verification", "mnist", "emnist/balanced",
-                        "cifar10", "cifar100", "cifar10-lt", "cifar100-lt")
+                        "cifar10", "cifar100", "cifar10-lt", "cifar100-lt", "cifar100-verification")
     assert inspect.signature(load_dataset).parameters["name"].default == "digits"
     error = assert_value_error("name", load_dataset, "imagenet", 32)
     assert "'imagenet'" in str(error) and all(name in str(error) for name in DATASETS)
@@ -163,6 +163,27 @@ def test_verification_validation_splits_by_identity():
 
 
 # ----------------------------------------------------------------------------- tfds (mock data)
+
+
+@pytest.mark.parametrize("validation", [False, True])
+def test_cifar100_verification_is_open_set(validation):
+    """Train on the first classes' training images; pairs and test come from classes never trained on."""
+    with tfds.testing.mock_data(num_examples=400):
+        bundle = load_dataset("cifar100-verification", batch_size=16, validation=validation)
+        raw_train, raw_labels, raw_test, raw_test_labels, _ = data._tfds_arrays("cifar100", None, True)
+    trained = 80 if not validation else 72
+    assert (bundle.kind, bundle.num_classes, bundle.input_shape) == ("verification", trained, (32, 32, 3))
+    x_test, y_test = _arrays(bundle.test)
+    _, y_train = _arrays(bundle.train)
+    assert y_train.max() < trained <= y_test.min()
+    held = (raw_test_labels >= 80) if not validation else ((raw_labels >= 72) & (raw_labels < 80))
+    assert bundle.test_size == held.sum() and bundle.train_size == (raw_labels < trained).sum()
+    x_a, x_b, same = bundle.pairs
+    assert x_a.shape == x_b.shape == (1000, 32, 32, 3) and x_a.dtype == np.float32 and same.sum() == 500
+    rows = {x.tobytes(): y for x, y in zip(x_test, y_test)}  # pairs are scaled test images, labelled right
+    np.testing.assert_array_equal([rows[a.tobytes()] == rows[b.tobytes()] for a, b in zip(x_a, x_b)], same == 1)
+    with tfds.testing.mock_data(num_examples=8):
+        assert_value_error("held_out_classes", load_dataset, "cifar100-verification", 16, held_out_classes=99)
 
 TFDS_SHAPES = {"mnist": ((28, 28, 1), 10), "emnist/balanced": ((28, 28, 1), 47),
                "cifar10": ((32, 32, 3), 10), "cifar100": ((32, 32, 3), 100)}

@@ -1,0 +1,122 @@
+"""colab/: every notebook matches its source, and runs top to bottom headless — on the offline path
+(embedded data) and on the tensorflow-datasets path with ``tfds.testing.mock_data`` — at a small size
+set by overriding its parameters cell. A cell that raises, or runs past CELL_TIMEOUT, fails the test."""
+
+import glob
+import os
+import sys
+import time
+
+import pytest
+
+nbclient = pytest.importorskip("nbclient")
+nbformat = pytest.importorskip("nbformat")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLAB = os.path.join(ROOT, "colab")
+CELL_TIMEOUT = 90  # seconds; the acceptance bound for a whole notebook at its CI size is 90 s too
+
+# The CI size of each notebook (applied on top of its parameters cell, papermill-style).
+CI_PARAMETERS = {
+    "01_gsc_calibration": {"EPOCHS": 3, "SEEDS": [0], "UNLABELED_EPOCHS": 1},
+    "02_scaled_bn": {"EPOCHS": 3, "SEEDS": [0], "SCALES": [1.0, 5.0]},
+    "03_pedcc": {"EPOCHS": 3, "SEEDS": [0], "FINE_TUNE_EPOCHS": 1, "FEATURE_EPOCHS": 3},
+    "04_icu": {"EPOCHS": 3, "SEEDS": [0], "SPREAD_EPOCHS": 10},
+    "05_face_verification": {"EPOCHS": 5, "SEEDS": [0]},
+    "06_which_loss": {"EPOCHS": 2, "SEEDS": [0], "METHODS": ["softmax", "pedcc", "icu", "arcface"]},
+}
+# The tfds path on mock data: random images, one epoch, a small backbone and fewer models — it
+# checks that the tfds data flow through every cell, not what the methods learn.
+MOCK_PARAMETERS = {"EPOCHS": 1, "BATCH_SIZE": 32, "BACKBONE": "small-cnn"}
+MOCK_REDUCTIONS = {
+    "01_gsc_calibration": {"UNLABELED_EPOCHS": 1},
+    "02_scaled_bn": {"SCALES": [1.0]},
+    "03_pedcc": {"FINE_TUNE_EPOCHS": 1, "FEATURE_EPOCHS": 1},
+    "04_icu": {"SPREAD_EPOCHS": 1},
+    "05_face_verification": {},
+    "06_which_loss": {"METHODS": ["softmax", "icu"]},
+}
+MOCK_EXAMPLES = 200  # per split; the open-set split needs a few examples of the held-out classes
+
+
+def notebook_names():
+    return sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(COLAB, "[0-9][0-9]_*.ipynb")))
+
+
+def _sync_module():
+    sys.path.insert(0, COLAB)
+    try:
+        import sync
+    finally:
+        sys.path.remove(COLAB)
+    return sync
+
+
+def test_every_notebook_has_a_ci_size_and_a_source():
+    sources = sorted(os.path.splitext(os.path.basename(p))[0] for p in _sync_module().sources())
+    assert notebook_names() == sources == sorted(CI_PARAMETERS) == sorted(MOCK_REDUCTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(CI_PARAMETERS))
+def test_notebook_is_built_from_its_source(name):
+    """The committed .ipynb is exactly what `python colab/sync.py` builds from the .py source."""
+    sync = _sync_module()
+    with open(os.path.join(COLAB, f"{name}.ipynb"), encoding="utf-8") as f:
+        assert f.read() == sync.build(os.path.join(COLAB, f"{name}.py")), "run `python colab/sync.py`"
+
+
+def run_notebook(name, overrides, monkeypatch, setup_lines=()):
+    """Executes colab/<name>.ipynb with ``overrides`` assigned right after its parameters cell."""
+    notebook = nbformat.read(os.path.join(COLAB, f"{name}.ipynb"), as_version=4)
+    index = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
+    lines = list(setup_lines) + [f"{key} = {value!r}" for key, value in overrides.items()]
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell("\n".join(lines)))
+    # The kernel must be this interpreter (the test environment's), whatever `python` is on PATH.
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
+                                     resources={"metadata": {"path": ROOT}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    print(f"{name}: {seconds:.1f} s")
+    if os.environ.get("EXECUTED_NOTEBOOKS_DIR"):  # keep the executed notebook, outputs and figures, to read
+        os.makedirs(os.environ["EXECUTED_NOTEBOOKS_DIR"], exist_ok=True)
+        suffix = "tfds" if setup_lines else "offline"
+        nbformat.write(notebook, os.path.join(os.environ["EXECUTED_NOTEBOOKS_DIR"], f"{name}-{suffix}.ipynb"))
+    return notebook
+
+
+def outputs_text(notebook):
+    return "".join(
+        output.get("text", "") + "".join(str(v) for v in output.get("data", {}).values() if isinstance(v, str))
+        for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+    )
+
+
+def image_count(notebook):
+    return sum("image/png" in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
+               for output in cell.get("outputs", []))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CI_PARAMETERS))
+def test_notebook_runs_offline(name, tmp_path, monkeypatch):
+    overrides = {"DATA_SOURCE": "embedded", "OUTPUT_DIR": str(tmp_path), **CI_PARAMETERS[name]}
+    notebook = run_notebook(name, overrides, monkeypatch)
+    text = outputs_text(notebook)
+    assert "strategy" in text and "CPU only" in text  # the runtime cell said what it chose
+    assert image_count(notebook) >= 1  # figures are shown inline
+    assert glob.glob(os.path.join(tmp_path, "**", "*.keras"), recursive=True)  # a model was saved
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CI_PARAMETERS))
+def test_notebook_runs_on_tfds_path(name, tmp_path, monkeypatch):
+    """DATA_SOURCE="tfds" through tensorflow-datasets, on random mock data (no download)."""
+    setup = ["import tensorflow_datasets as tfds", f"_mock = tfds.testing.mock_data(num_examples={MOCK_EXAMPLES})",
+             "_mock.__enter__()"]
+    overrides = {**CI_PARAMETERS[name], **MOCK_PARAMETERS, **MOCK_REDUCTIONS[name], "DATA_SOURCE": "tfds",
+                 "OUTPUT_DIR": str(tmp_path)}
+    notebook = run_notebook(name, overrides, monkeypatch, setup)
+    assert image_count(notebook) >= 1
