@@ -65,26 +65,38 @@ def test_notebook_is_built_from_its_source(name):
         assert f.read() == sync.build(os.path.join(COLAB, f"{name}.py")), "run `python colab/sync.py`"
 
 
-def run_notebook(name, overrides, monkeypatch, setup_lines=()):
-    """Executes colab/<name>.ipynb with ``overrides`` assigned right after its parameters cell."""
+def prepare(name, overrides, setup_lines=()):
+    """colab/<name>.ipynb with ``setup_lines`` and ``overrides`` in a cell right after its parameters cell."""
     notebook = nbformat.read(os.path.join(COLAB, f"{name}.ipynb"), as_version=4)
     index = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
     lines = list(setup_lines) + [f"{key} = {value!r}" for key, value in overrides.items()]
     notebook.cells.insert(index + 1, nbformat.v4.new_code_cell("\n".join(lines)))
-    # The kernel must be this interpreter (the test environment's), whatever `python` is on PATH.
+    return notebook
+
+
+def execute(notebooks, monkeypatch):
+    """Executes ``{label: notebook}`` concurrently, each in its own kernel (two kernels keep both
+    cores busy: most of a small notebook's time is single-threaded imports and tracing)."""
+    import asyncio
+
+    # The kernels must run this interpreter (the test environment's), whatever `python` is on PATH.
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
-    client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
-                                     resources={"metadata": {"path": ROOT}})
-    start = time.perf_counter()
-    client.execute()
-    seconds = time.perf_counter() - start
-    print(f"{name}: {seconds:.1f} s")
-    if os.environ.get("EXECUTED_NOTEBOOKS_DIR"):  # keep the executed notebook, outputs and figures, to read
-        os.makedirs(os.environ["EXECUTED_NOTEBOOKS_DIR"], exist_ok=True)
-        suffix = "tfds" if setup_lines else "offline"
-        nbformat.write(notebook, os.path.join(os.environ["EXECUTED_NOTEBOOKS_DIR"], f"{name}-{suffix}.ipynb"))
-    return notebook
+
+    async def run(label, notebook):
+        client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
+                                         resources={"metadata": {"path": ROOT}})
+        start = time.perf_counter()
+        await client.async_execute()
+        print(f"{label}: {time.perf_counter() - start:.1f} s")
+        if os.environ.get("EXECUTED_NOTEBOOKS_DIR"):  # keep the executed notebook, outputs and figures, to read
+            os.makedirs(os.environ["EXECUTED_NOTEBOOKS_DIR"], exist_ok=True)
+            nbformat.write(notebook, os.path.join(os.environ["EXECUTED_NOTEBOOKS_DIR"], f"{label}.ipynb"))
+
+    async def run_all():
+        await asyncio.gather(*(run(label, notebook) for label, notebook in notebooks.items()))
+
+    asyncio.run(run_all())
 
 
 def outputs_text(notebook):
@@ -101,22 +113,20 @@ def image_count(notebook):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CI_PARAMETERS))
-def test_notebook_runs_offline(name, tmp_path, monkeypatch):
-    overrides = {"DATA_SOURCE": "embedded", "OUTPUT_DIR": str(tmp_path), **CI_PARAMETERS[name]}
-    notebook = run_notebook(name, overrides, monkeypatch)
-    text = outputs_text(notebook)
-    assert "strategy" in text and "CPU only" in text  # the runtime cell said what it chose
-    assert image_count(notebook) >= 1  # figures are shown inline
-    assert glob.glob(os.path.join(tmp_path, "**", "*.keras"), recursive=True)  # a model was saved
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(CI_PARAMETERS))
-def test_notebook_runs_on_tfds_path(name, tmp_path, monkeypatch):
-    """DATA_SOURCE="tfds" through tensorflow-datasets, on random mock data (no download)."""
-    setup = ["import tensorflow_datasets as tfds", f"_mock = tfds.testing.mock_data(num_examples={MOCK_EXAMPLES})",
-             "_mock.__enter__()"]
-    overrides = {**CI_PARAMETERS[name], **MOCK_PARAMETERS, **MOCK_REDUCTIONS[name], "DATA_SOURCE": "tfds",
-                 "OUTPUT_DIR": str(tmp_path)}
-    notebook = run_notebook(name, overrides, monkeypatch, setup)
-    assert image_count(notebook) >= 1
+def test_notebook_runs_offline_and_on_tfds(name, tmp_path, monkeypatch):
+    """Top to bottom twice, at the CI size: DATA_SOURCE="embedded" (no download), and
+    DATA_SOURCE="tfds" through tensorflow-datasets on random mock data."""
+    offline = prepare(name, {"DATA_SOURCE": "embedded", "OUTPUT_DIR": str(tmp_path / "offline"),
+                             **CI_PARAMETERS[name]})
+    mock = ["import tensorflow_datasets as tfds", f"_mock = tfds.testing.mock_data(num_examples={MOCK_EXAMPLES})",
+            "_mock.__enter__()"]
+    tfds_path = prepare(name, {**CI_PARAMETERS[name], **MOCK_PARAMETERS, **MOCK_REDUCTIONS[name],
+                               "DATA_SOURCE": "tfds", "OUTPUT_DIR": str(tmp_path / "tfds")}, mock)
+    execute({f"{name}-offline": offline, f"{name}-tfds": tfds_path}, monkeypatch)
+    for notebook, folder in ((offline, "offline"), (tfds_path, "tfds")):
+        text = outputs_text(notebook)
+        assert "strategy" in text and "CPU only" in text  # the runtime cell said what it chose
+        assert image_count(notebook) >= 1  # figures are shown inline
+        assert glob.glob(os.path.join(tmp_path, folder, "**", "*.keras"), recursive=True)  # a model was saved
+    # Each path loaded its own data: a CIFAR variant through tfds, embedded data offline.
+    assert "cifar" in outputs_text(tfds_path) and "cifar" not in outputs_text(offline)
