@@ -32,48 +32,28 @@ VERBOSE = 2  # model.fit: 1 progress bar, 2 one line per epoch
 OUTPUT_DIR = "runs/colab/gsc"
 
 # %% [markdown]
-# ## Install
-# In a fresh Colab runtime this clones the project and installs it with its example extras
-# (tensorflow-datasets, scikit-learn, matplotlib). Where `keras_losses` and the repository's
-# `models` package are already importable (a clone, CI) it does nothing.
-
-# %%
-REPO_URL = "https://github.com/keras-losses/keras_losses"  # the project's public repository
-import importlib.util
-import os
-import subprocess
-import sys
-
-if importlib.util.find_spec("keras_losses") is None or importlib.util.find_spec("models.notebook") is None:
-    if not os.path.isdir("keras_losses_repo"):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "keras_losses_repo"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./keras_losses_repo[examples]"], check=True)
-    sys.path.insert(0, os.path.abspath("keras_losses_repo"))
-
-# %% [markdown]
 # ## Runtime and data
 # `notebook.setup` picks `MirroredStrategy` over all GPUs when there are several and the default
-# strategy otherwise, and switches mixed precision on where a GPU is present. `load_dataset` returns
+# strategy otherwise, and switches mixed precision on where a GPU is present. `notebook.load_data` returns
 # a shuffled, batched, prefetched `tf.data` pipeline of `(image, label)` batches and a test pipeline.
 
 # %%
+import os
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
 import keras_losses
-from models import backbones, data, notebook
+from models import backbones, notebook
 from models.evaluation import classification_metrics
 from models.plots import history_figure, reliability_figure
 
 runtime = notebook.setup(mixed_precision=MIXED_PRECISION, seed=SEEDS[0])
-DATASET = {"tfds": "cifar10", "embedded": "digits"}[notebook.data_source(DATA_SOURCE)]
-BACKBONE_NAME = backbones.default_backbone(DATASET) if BACKBONE == "auto" else BACKBONE
-bundle = data.load_dataset(DATASET, batch_size=BATCH_SIZE, seed=SEEDS[0])
+bundle, BACKBONE_NAME = notebook.load_data(DATA_SOURCE, {"tfds": "cifar10", "embedded": "digits"}, BATCH_SIZE,
+                                           seed=SEEDS[0], backbone=BACKBONE)
 x_test, y_test = bundle.test_arrays()
-print(f"{DATASET}: {bundle.train_size} training / {bundle.test_size} test images of shape {bundle.input_shape}, "
-      f"{bundle.num_classes} classes; backbone {BACKBONE_NAME}")
 
 # %% [markdown]
 # ## The model
@@ -131,11 +111,11 @@ for metric, key, lower in (("accuracy", "accuracy", False), ("ECE", "ece", True)
 
 # %%
 history_figure(histories, ("loss", "val_accuracy", "val_ece"),
-               f"Training on {DATASET}, seed {SEEDS[0]} (the GSC loss includes its γ·f term)",
+               f"Training on {bundle.name}, seed {SEEDS[0]} (the GSC loss includes its γ·f term)",
                {"loss": "training loss", "val_accuracy": "test accuracy", "val_ece": "test ECE (lower is better)"})
 plt.show()
 reliability_figure({name: (test_logits[name], y_test) for name in LOSSES},
-                   f"Reliability on the {DATASET} test split, seed {SEEDS[0]}")
+                   f"Reliability on the {bundle.name} test split, seed {SEEDS[0]}")
 plt.show()
 
 # %% [markdown]

@@ -29,44 +29,25 @@ VERBOSE = 2  # model.fit: 1 progress bar, 2 one line per epoch
 OUTPUT_DIR = "runs/colab/scaled_bn"
 
 # %% [markdown]
-# ## Install
-# In a fresh Colab runtime this clones the project and installs it with its example extras; where
-# `keras_losses` and the repository's `models` package are importable already it does nothing.
-
-# %%
-REPO_URL = "https://github.com/keras-losses/keras_losses"  # the project's public repository
-import importlib.util
-import os
-import subprocess
-import sys
-
-if importlib.util.find_spec("keras_losses") is None or importlib.util.find_spec("models.notebook") is None:
-    if not os.path.isdir("keras_losses_repo"):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "keras_losses_repo"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./keras_losses_repo[examples]"], check=True)
-    sys.path.insert(0, os.path.abspath("keras_losses_repo"))
-
-# %% [markdown]
 # ## Runtime and data
 
 # %%
+import os
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
 import keras_losses
-from models import backbones, data, notebook
+from models import backbones, notebook
 from models.evaluation import classification_metrics
 from models.plots import history_figure, reliability_figure
 
 runtime = notebook.setup(mixed_precision=MIXED_PRECISION, seed=SEEDS[0])
-DATASET = {"tfds": "cifar100", "embedded": "digits"}[notebook.data_source(DATA_SOURCE)]
-BACKBONE_NAME = backbones.default_backbone(DATASET) if BACKBONE == "auto" else BACKBONE
-bundle = data.load_dataset(DATASET, batch_size=BATCH_SIZE, seed=SEEDS[0])
+bundle, BACKBONE_NAME = notebook.load_data(DATA_SOURCE, {"tfds": "cifar100", "embedded": "digits"}, BATCH_SIZE,
+                                           seed=SEEDS[0], backbone=BACKBONE)
 x_test, y_test = bundle.test_arrays()
-print(f"{DATASET}: {bundle.train_size} training / {bundle.test_size} test images, {bundle.num_classes} classes; "
-      f"backbone {BACKBONE_NAME}")
 
 # %% [markdown]
 # ## Models
@@ -120,7 +101,7 @@ for metric, key, lower in (("accuracy", "accuracy", False), ("ECE", "ece", True)
 # Convergence: training loss and test accuracy per epoch (seed shown in the title).
 
 # %%
-history_figure(histories, ("loss", "val_accuracy"), f"Convergence on {DATASET}, seed {SEEDS[0]}",
+history_figure(histories, ("loss", "val_accuracy"), f"Convergence on {bundle.name}, seed {SEEDS[0]}",
                {"loss": "training loss (cross-entropy)", "val_accuracy": "test accuracy"})
 plt.show()
 
@@ -145,12 +126,12 @@ for axis, key, label in zip(axes, ("accuracy", "ece"), ("test accuracy (higher i
     axis.set_xlabel("scale m")
     axis.set_ylabel(label)
     axis.legend(fontsize=8)
-fig.suptitle(f"Scaled BN before softmax on {DATASET}: the scale m ({len(SEEDS)} seed(s))")
+fig.suptitle(f"Scaled BN before softmax on {bundle.name}: the scale m ({len(SEEDS)} seed(s))")
 fig.tight_layout()
 plt.show()
 
 reliability_figure({name: (test_logits[name], y_test) for name in METHODS},
-                   f"Reliability on the {DATASET} test split, seed {SEEDS[0]}")
+                   f"Reliability on the {bundle.name} test split, seed {SEEDS[0]}")
 plt.show()
 
 # %% [markdown]

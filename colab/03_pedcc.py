@@ -32,37 +32,21 @@ VERBOSE = 2  # model.fit: 1 progress bar, 2 one line per epoch
 OUTPUT_DIR = "runs/colab/pedcc"
 
 # %% [markdown]
-# ## Install
-# In a fresh Colab runtime this clones the project and installs it with its example extras; where
-# `keras_losses` and the repository's `models` package are importable already it does nothing.
-
-# %%
-REPO_URL = "https://github.com/keras-losses/keras_losses"  # the project's public repository
-import importlib.util
-import os
-import subprocess
-import sys
-
-if importlib.util.find_spec("keras_losses") is None or importlib.util.find_spec("models.notebook") is None:
-    if not os.path.isdir("keras_losses_repo"):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "keras_losses_repo"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./keras_losses_repo[examples]"], check=True)
-    sys.path.insert(0, os.path.abspath("keras_losses_repo"))
-
-# %% [markdown]
 # ## 1. The centroids
 # `pedcc_centroids(C, D)` returns C unit vectors in D dimensions. For C ≤ D + 1 they form a regular
 # simplex (every pairwise cosine −1/(C−1), the optimum); on the 3-D sphere the polyhedra appear.
 # Lines join the closest pairs; each title gives the largest pairwise cosine (lower is better).
 
 # %%
+import os
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
 import keras_losses
-from models import backbones, data, notebook
+from models import backbones, notebook
 from models.evaluation import classification_metrics
 from models.pedcc_sphere import sphere_figure
 from models.plots import history_figure
@@ -79,12 +63,9 @@ plt.show()
 # evaluation the cosines times the scale `s` are the logits.
 
 # %%
-DATASET = {"tfds": "cifar10", "embedded": "digits"}[notebook.data_source(DATA_SOURCE)]
-BACKBONE_NAME = backbones.default_backbone(DATASET) if BACKBONE == "auto" else BACKBONE
-bundle = data.load_dataset(DATASET, batch_size=BATCH_SIZE, seed=SEEDS[0])
+bundle, BACKBONE_NAME = notebook.load_data(DATA_SOURCE, {"tfds": "cifar10", "embedded": "digits"}, BATCH_SIZE,
+                                           seed=SEEDS[0], backbone=BACKBONE)
 x_test, y_test = bundle.test_arrays()
-print(f"{DATASET}: {bundle.train_size} training / {bundle.test_size} test images, {bundle.num_classes} classes; "
-      f"backbone {BACKBONE_NAME}")
 centroids = keras_losses.pedcc_centroids(bundle.num_classes, EMBEDDING_DIM, seed=0)
 optimum = keras_losses.known_optimum(bundle.num_classes, EMBEDDING_DIM)
 print(f"{bundle.num_classes} centroids in {EMBEDDING_DIM}-D: largest pairwise cosine "
@@ -131,7 +112,7 @@ display(Markdown(notebook.results_table(results)))
 for sentence in notebook.compare_to_baseline({m: [r["accuracy"] for r in runs] for m, runs in results.items()},
                                              "softmax", "accuracy", lower_is_better=False):
     print(sentence)
-history_figure(histories, ("loss", "val_accuracy"), f"Training on {DATASET}, seed {SEEDS[0]}",
+history_figure(histories, ("loss", "val_accuracy"), f"Training on {bundle.name}, seed {SEEDS[0]}",
                {"loss": "training loss (each model's own)", "val_accuracy": "test accuracy"})
 plt.show()
 

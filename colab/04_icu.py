@@ -31,29 +31,13 @@ VERBOSE = 2  # model.fit: 1 progress bar, 2 one line per epoch
 OUTPUT_DIR = "runs/colab/icu"
 
 # %% [markdown]
-# ## Install
-# In a fresh Colab runtime this clones the project and installs it with its example extras; where
-# `keras_losses` and the repository's `models` package are importable already it does nothing.
-
-# %%
-REPO_URL = "https://github.com/keras-losses/keras_losses"  # the project's public repository
-import importlib.util
-import os
-import subprocess
-import sys
-
-if importlib.util.find_spec("keras_losses") is None or importlib.util.find_spec("models.notebook") is None:
-    if not os.path.isdir("keras_losses_repo"):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "keras_losses_repo"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./keras_losses_repo[examples]"], check=True)
-    sys.path.insert(0, os.path.abspath("keras_losses_repo"))
-
-# %% [markdown]
 # ## Runtime and long-tailed data
 # Class k keeps `n_max · r^(−k/(C−1))` training examples (r = the imbalance ratio); the test set is
 # balanced.
 
 # %%
+import os
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -61,17 +45,15 @@ import tensorflow as tf
 from IPython.display import Markdown, display
 
 import keras_losses
-from models import backbones, data, icu_demo, notebook
+from models import backbones, icu_demo, notebook
 from models.evaluation import classification_metrics
 
 runtime = notebook.setup(mixed_precision=MIXED_PRECISION, seed=SEEDS[0])
-DATASET = {"tfds": "cifar10-lt", "embedded": "longtail"}[notebook.data_source(DATA_SOURCE)]
-BACKBONE_NAME = backbones.default_backbone(DATASET) if BACKBONE == "auto" else BACKBONE
-bundle = data.load_dataset(DATASET, batch_size=BATCH_SIZE, seed=SEEDS[0])
+bundle, BACKBONE_NAME = notebook.load_data(DATA_SOURCE, {"tfds": "cifar10-lt", "embedded": "longtail"},
+                                           BATCH_SIZE, seed=SEEDS[0], backbone=BACKBONE)
 x_test, y_test = bundle.test_arrays()
 counts = bundle.info["train_class_counts"]
-print(f"{DATASET}: {bundle.train_size} training / {bundle.test_size} test examples, {bundle.num_classes} classes; "
-      f"training counts per class {counts.tolist()}; backbone {BACKBONE_NAME}")
+print(f"training examples per class, most to least frequent: {counts.tolist()}")
 
 # %% [markdown]
 # ## Models
@@ -135,15 +117,18 @@ for offset, (method, runs) in zip((-width / 2, width / 2), per_class.items()):
 axis.set_xticks(range(bundle.num_classes), [f"{k}\nn={c}" for k, c in enumerate(counts)], fontsize=7)
 axis.set_xlabel("class (n = training examples)")
 axis.set_ylabel("test accuracy of the class")
-axis.set_ylim(0, 1)
-axis.legend()
-axis.set_title(f"Per-class accuracy on {DATASET}, frequent → rare ({len(SEEDS)} seed(s))")
+axis.set_ylim(0, 1.15)
+axis.legend(loc="upper right", ncol=2, fontsize=8)
+axis.set_title(f"Per-class accuracy on {bundle.name}, frequent → rare ({len(SEEDS)} seed(s))")
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The head's learned variances on this data, next to each class's training count and the empirical
-# variance of its training features (seed shown in the title; means over feature dimensions).
+# The head's learned variances on this data (first seed), next to each class's training count and
+# the empirical variance of its training features (means over feature dimensions). In the generated
+# long-tailed set every class has the same spread in the input space, so a trend with the training
+# count comes from training, not from the data; the next section uses data with known, different
+# spreads.
 
 # %%
 icu_model = first_models["icu"]
@@ -189,6 +174,9 @@ for k in range(icu_demo.NUM_CLASSES):
                   xytext=(4, 4), textcoords="offset points")
 axis.set(xscale="log", yscale="log", xlabel="true spread (input-space standard deviation)",
          ylabel="learned variance, mean of exp(log σ²)")
+spreads = np.sort(known["spreads"])
+axis.set_xticks(spreads, [f"{value:.2f}" for value in spreads], fontsize=7)
+axis.set_xticks([], minor=True)
 axis.legend(fontsize=8, loc="upper left")
 axis.set_title(f"ICU head after {SPREAD_EPOCHS} epochs: Spearman ρ = {rho:.3f}", fontsize=10)
 fig.tight_layout()

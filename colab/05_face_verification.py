@@ -35,45 +35,27 @@ VERBOSE = 2  # model.fit: 1 progress bar, 2 one line per epoch
 OUTPUT_DIR = "runs/colab/verification"
 
 # %% [markdown]
-# ## Install
-# In a fresh Colab runtime this clones the project and installs it with its example extras; where
-# `keras_losses` and the repository's `models` package are importable already it does nothing.
-
-# %%
-REPO_URL = "https://github.com/keras-losses/keras_losses"  # the project's public repository
-import importlib.util
-import os
-import subprocess
-import sys
-
-if importlib.util.find_spec("keras_losses") is None or importlib.util.find_spec("models.notebook") is None:
-    if not os.path.isdir("keras_losses_repo"):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "keras_losses_repo"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./keras_losses_repo[examples]"], check=True)
-    sys.path.insert(0, os.path.abspath("keras_losses_repo"))
-
-# %% [markdown]
 # ## Runtime and data
 # The training pipeline yields `(input, identity)` batches of the training identities; `bundle.pairs`
 # holds `(x_a, x_b, same)` pairs of test identities that training never sees, half of them same.
 
 # %%
+import os
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
 import keras_losses
-from models import backbones, data, notebook
+from models import backbones, notebook
 
 runtime = notebook.setup(mixed_precision=MIXED_PRECISION, seed=SEEDS[0])
-DATASET = {"tfds": "cifar100-verification", "embedded": "verification"}[notebook.data_source(DATA_SOURCE)]
-BACKBONE_NAME = backbones.default_backbone(DATASET) if BACKBONE == "auto" else BACKBONE
-bundle = data.load_dataset(DATASET, batch_size=BATCH_SIZE, seed=SEEDS[0])
+DATASETS = {"tfds": "cifar100-verification", "embedded": "verification"}
+bundle, BACKBONE_NAME = notebook.load_data(DATA_SOURCE, DATASETS, BATCH_SIZE, seed=SEEDS[0], backbone=BACKBONE)
 x_a, x_b, same = bundle.pairs
-print(f"{DATASET}: {bundle.train_size} training examples of {bundle.num_classes} identities; "
-      f"{len(same)} test pairs ({int(same.sum())} same, {int((1 - same).sum())} different) of unseen identities; "
-      f"backbone {BACKBONE_NAME}")
+print(f"{len(same)} test pairs ({int(same.sum())} same, {int((1 - same).sum())} different) of identities "
+      "never seen in training")
 print(f"With {int((1 - same).sum())} different pairs, the smallest FAR that can be told from 0 is "
       f"{1 / max(1, (1 - same).sum()):.0e}.")
 
@@ -167,7 +149,7 @@ for far in FARS:
 axis.set(xscale="log", xlim=(1 / max(1, (1 - same).sum()), 1), ylim=(0, 1.01),
          xlabel="false accept rate (different pairs accepted)", ylabel="true accept rate (same pairs accepted)")
 axis.legend(fontsize=8, loc="lower right")
-axis.set_title(f"ROC on {len(same)} pairs of unseen identities ({DATASET}, seed {SEEDS[0]})", fontsize=10)
+axis.set_title(f"ROC on {len(same)} pairs of unseen identities ({bundle.name}, seed {SEEDS[0]})", fontsize=10)
 fig.tight_layout()
 plt.show()
 

@@ -25,24 +25,6 @@ MIXED_PRECISION = True  # mixed_float16 on a GPU; ignored on a CPU
 OUTPUT_DIR = "runs/colab/which_loss"
 
 # %% [markdown]
-# ## Install
-# In a fresh Colab runtime this clones the project and installs it with its example extras; where
-# `keras_losses` and the repository's `models` package are importable already it does nothing.
-
-# %%
-REPO_URL = "https://github.com/keras-losses/keras_losses"  # the project's public repository
-import importlib.util
-import os
-import subprocess
-import sys
-
-if importlib.util.find_spec("keras_losses") is None or importlib.util.find_spec("models.notebook") is None:
-    if not os.path.isdir("keras_losses_repo"):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "keras_losses_repo"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./keras_losses_repo[examples]"], check=True)
-    sys.path.insert(0, os.path.abspath("keras_losses_repo"))
-
-# %% [markdown]
 # ## Runtime
 # The training tool picks its strategy by the same rule as the other notebooks (`MirroredStrategy`
 # over several GPUs, the default strategy otherwise) and gets the precision from here.
@@ -50,6 +32,7 @@ if importlib.util.find_spec("keras_losses") is None or importlib.util.find_spec(
 # %%
 import argparse
 import json
+import os
 
 import keras
 import matplotlib.pyplot as plt

@@ -4,7 +4,8 @@ Each notebook's source is a jupytext percent-format script, ``colab/NN_name.py``
 a code cell, ``# %% [markdown]`` a markdown cell, ``# %% tags=["parameters"]`` tags the parameters
 cell). The committed ``colab/NN_name.ipynb`` beside it is generated from it, without outputs and
 with fixed cell ids and Colab metadata, so it opens in Colab as it is and never drifts: edit the
-``.py``, run this script, commit both. ``--check`` writes nothing and exits 1 if any ``.ipynb`` is
+``.py``, run this script, commit both. The install cell, the same in every notebook, is written
+once here (``INSTALL_CELLS``) and placed right after the parameters cell. ``--check`` writes nothing and exits 1 if any ``.ipynb`` is
 missing or differs from what its source gives (the test suite runs the same check).
 """
 
@@ -22,6 +23,28 @@ NOTEBOOK_METADATA = {
 }
 
 
+# In a fresh Colab runtime: clone the project and install it with its example extras. Skipped where
+# keras_losses and the repository's models package are importable already (a clone, CI).
+INSTALL_CELLS = (
+    ("markdown", """## Install
+In a fresh Colab runtime this clones the project and installs it with its example extras
+(tensorflow-datasets, scikit-learn, matplotlib). Where `keras_losses` and the repository's `models`
+package are importable already (a clone, CI) it does nothing. For a fork, change `REPO_URL`."""),
+    ("code", """REPO_URL = "https://github.com/keras-losses/keras_losses"  # the project's public repository
+import importlib.util
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet TensorFlow's C++ start-up notices
+if importlib.util.find_spec("keras_losses") is None or importlib.util.find_spec("models.notebook") is None:
+    if not os.path.isdir("keras_losses_repo"):
+        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "keras_losses_repo"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./keras_losses_repo[examples]"], check=True)
+    sys.path.insert(0, os.path.abspath("keras_losses_repo"))"""),
+)
+
+
 def sources(folder=COLAB_DIR):
     """The notebook sources, ``NN_name.py``, in order."""
     return sorted(glob.glob(os.path.join(folder, "[0-9][0-9]_*.py")))
@@ -33,14 +56,19 @@ def build(source_path):
     import nbformat
 
     parsed = jupytext.read(source_path, fmt="py:percent")
+    plan = []  # (cell type, source, tags)
+    for cell in parsed.cells:
+        tags = list(cell.metadata.get("tags", []))
+        plan.append((cell.cell_type, cell.source, tags))
+        if "parameters" in tags:
+            plan.extend((kind, text, []) for kind, text in INSTALL_CELLS)
+    if not any("parameters" in tags for _, _, tags in plan):
+        raise ValueError(f"{source_path} has no cell tagged parameters")
     cells = []
-    for index, cell in enumerate(parsed.cells):
-        metadata = {"tags": list(cell.metadata["tags"])} if cell.metadata.get("tags") else {}
-        cell_id = f"cell-{index:02d}"
-        if cell.cell_type == "markdown":
-            cells.append(nbformat.v4.new_markdown_cell(cell.source, id=cell_id, metadata=metadata))
-        else:
-            cells.append(nbformat.v4.new_code_cell(cell.source, id=cell_id, metadata=metadata))
+    for index, (kind, text, tags) in enumerate(plan):
+        metadata, cell_id = ({"tags": tags} if tags else {}), f"cell-{index:02d}"
+        make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        cells.append(make(text, id=cell_id, metadata=metadata))
     notebook = nbformat.v4.new_notebook(cells=cells, metadata=NOTEBOOK_METADATA)
     notebook.nbformat, notebook.nbformat_minor = 4, 5
     nbformat.validate(notebook)

@@ -157,3 +157,31 @@ def results_table(results, keys=("accuracy", "ece", "nll"), labels=None):
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     spread = "mean ± sample std over" if seeds > 1 else "one run,"
     return "\n".join(lines) + f"\n\n{spread} {seeds} seed(s); ↑ higher is better, ↓ lower is better."
+
+
+def load_data(source, datasets, batch_size, seed=0, backbone="auto"):
+    """Loads the data set that ``source`` picks and names the backbone for it; prints a summary.
+
+    Args:
+        source: ``DATA_SOURCE``, as for :func:`data_source`.
+        datasets: ``{"tfds": name, "embedded": name}``, names of ``models.data.DATASETS``.
+        batch_size: global training batch size.
+        seed: shuffling and augmentation seed of the training pipeline.
+        backbone: ``"auto"`` (the one that suits the data set) or a name of ``models.backbones.BACKBONES``.
+
+    Returns:
+        ``(bundle, backbone_name)``: the :class:`models.data.DatasetBundle` and the backbone's name.
+    """
+    from models import backbones, data
+
+    if backbone != "auto" and backbone not in backbones.BACKBONES:
+        raise ValueError(f"`BACKBONE` must be 'auto' or one of {', '.join(backbones.BACKBONES)}, got {backbone!r}")
+    name = datasets[data_source(source)]
+    backbone_name = backbones.default_backbone(name) if backbone == "auto" else backbone
+    bundle = data.load_dataset(name, batch_size=batch_size, seed=seed)
+    counts = bundle.info["train_class_counts"]
+    what = "identities" if bundle.kind == "verification" else "classes"
+    print(f"{name}: {bundle.train_size} training / {bundle.test_size} test examples of shape {bundle.input_shape}, "
+          f"{bundle.num_classes} training {what} ({counts.min()} to {counts.max()} examples each); "
+          f"backbone {backbone_name}")
+    return bundle, backbone_name

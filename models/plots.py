@@ -25,15 +25,15 @@ def reliability_figure(items, title, num_bins=NUM_BINS, max_columns=5):
     width = 1.0 / num_bins
     columns = min(len(items), max_columns)
     groups = -(-len(items) // columns)  # rows of panels, each an accuracy row over a share row
-    fig, axes = plt.subplots(2 * groups, columns, figsize=(max(3.3 * columns, 4.5) + 0.4, 5.2 * groups),
-                             squeeze=False, gridspec_kw={"height_ratios": [3, 1] * groups})
+    fig = plt.figure(figsize=(max(3.3 * columns, 4.5) + 0.4, 4.8 * groups + 0.6), layout="constrained")
+    rows = [row.subplots(2, columns, squeeze=False, gridspec_kw={"height_ratios": [3, 1]})
+            for row in fig.subfigures(groups, 1, squeeze=False)[:, 0]]
     for index in range(len(items), groups * columns):  # the empty places of the last row
-        group, column = divmod(index, columns)
-        axes[2 * group, column].set_axis_off()
-        axes[2 * group + 1, column].set_axis_off()
+        rows[-1][0, index % columns].set_axis_off()
+        rows[-1][1, index % columns].set_axis_off()
     for index, (name, (logits, labels)) in enumerate(items.items()):
         group, column = divmod(index, columns)
-        top, bottom = axes[2 * group, column], axes[2 * group + 1, column]
+        top, bottom = rows[group][0, column], rows[group][1, column]
         bins = reliability_bins(logits, labels, num_bins)
         filled = bins["counts"] > 0
         top.bar(centers[filled], bins["accuracy"][filled], width=width, color="tab:blue", alpha=0.75,
@@ -55,9 +55,9 @@ def reliability_figure(items, title, num_bins=NUM_BINS, max_columns=5):
             top.set_ylabel("accuracy")
             bottom.set_ylabel("share of\nsamples")
     fig.suptitle(f"{title} ({num_bins} equal-width bins)", fontsize=11)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    handles, labels = rows[0][0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels) if columns > 1 else 1, fontsize=8,
+               frameon=False)
     return fig
 
 

@@ -65,6 +65,24 @@ def test_notebook_is_built_from_its_source(name):
         assert f.read() == sync.build(os.path.join(COLAB, f"{name}.py")), "run `python colab/sync.py`"
 
 
+@pytest.mark.parametrize("name", sorted(CI_PARAMETERS))
+def test_notebook_opens_with_parameters_then_install(name):
+    """Colab needs the install cell before any import of the project, and once per notebook."""
+    notebook = nbformat.read(os.path.join(COLAB, f"{name}.ipynb"), as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code[0].metadata.get("tags") == ["parameters"] and "import" not in code[0].source
+    assert code[1].source.startswith("REPO_URL = ") and "pip" in code[1].source
+    assert sum("REPO_URL" in cell.source for cell in code) == 1
+    assert not any(cell.get("outputs") for cell in code)  # committed without outputs
+
+
+def test_a_source_without_parameters_cell_is_refused(tmp_path):
+    source = tmp_path / "99_bad.py"
+    source.write_text("# %%\nx = 1\n")
+    with pytest.raises(ValueError, match="parameters"):
+        _sync_module().build(str(source))
+
+
 def prepare(name, overrides, setup_lines=()):
     """colab/<name>.ipynb with ``setup_lines`` and ``overrides`` in a cell right after its parameters cell."""
     notebook = nbformat.read(os.path.join(COLAB, f"{name}.ipynb"), as_version=4)
