@@ -140,10 +140,13 @@ for x, y in bundle.train:
     features.append(backbone.predict(x, verbose=0))
     labels.append(y.numpy())
 features, labels = np.concatenate(features), np.concatenate(labels)
-empirical = np.array([features[labels == k].var(axis=0).mean() for k in range(bundle.num_classes)])
+empirical = np.array([features[labels == k].var(axis=0).mean() if np.sum(labels == k) > 1 else np.nan
+                      for k in range(bundle.num_classes)])  # NaN: fewer than two training examples
 display(Markdown("| class | training count | feature variance | learned variance |\n|---:|---:|---:|---:|\n" + "\n".join(
     f"| {k} | {counts[k]} | {empirical[k]:.4f} | {learned[k]:.4f} |" for k in range(bundle.num_classes))))
-print(f"Spearman(feature variance, learned variance) = {icu_demo.spearman(empirical, learned):.3f}")
+finite = np.isfinite(empirical)
+print(f"Spearman(feature variance, learned variance) = {icu_demo.spearman(empirical[finite], learned[finite]):.3f} "
+      f"over {finite.sum()} classes")
 
 # %% [markdown]
 # ## Learned variances against known spreads
