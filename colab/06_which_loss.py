@@ -36,7 +36,6 @@ import os
 
 import keras
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown, display
 
 import keras_losses  # noqa: F401  (registers the library's classes for loading the saved models)

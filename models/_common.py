@@ -26,6 +26,29 @@ def non_negative_float(text):
     return _number(text, float, 0.0, False, "a number >= 0")
 
 
+def name_list(valid, what):
+    """An argparse type: comma-separated names from ``valid``, repeats dropped, order kept."""
+
+    def parse(text):
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in valid]
+        if not names or unknown:
+            shown = ", ".join(map(repr, unknown)) if unknown else repr(text)
+            raise argparse.ArgumentTypeError(f"unknown {what}(s) {shown}; valid {what}s are: {', '.join(valid)}")
+        return list(dict.fromkeys(names))
+
+    return parse
+
+
+def seed_list(text):
+    """An argparse type: comma-separated non-negative integer seeds, repeats dropped, order kept."""
+    seeds = [_number(part.strip(), int, 0, False, "seeds that are non-negative integers")
+             for part in text.split(",") if part.strip()]
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"expected comma-separated non-negative integer seeds, got {text!r}")
+    return list(dict.fromkeys(seeds))
+
+
 def write_markdown_and_json(markdown_path, markdown, json_path, results):
     """Writes a run's markdown report and its JSON results (UTF-8, trailing newline)."""
     import json

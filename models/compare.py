@@ -19,34 +19,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from models import train  # noqa: E402
-from models._common import positive_int, pyplot, write_markdown_and_json  # noqa: E402
+from models._common import name_list, positive_int, pyplot, seed_list, write_markdown_and_json  # noqa: E402
 from models.backbones import BACKBONES  # noqa: E402
 from models.data import DATASETS  # noqa: E402
 
 
-def _names(text, valid, what):
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in valid]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(f"unknown {what} {unknown or text!r}; valid: {', '.join(valid)}")
-    return list(dict.fromkeys(names))
-
-
-def _seeds(text):
-    try:
-        seeds = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers >= 0, got {text!r}") from None
-    if any(seed < 0 for seed in seeds):
-        raise argparse.ArgumentTypeError(f"seeds must be >= 0, got {text!r}")
-    return list(dict.fromkeys(seeds))
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m models.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", type=lambda t: _names(t, train.METHODS, "method"), default=list(train.METHODS))
+    parser.add_argument("--methods", type=name_list(train.METHODS, "method"), default=list(train.METHODS))
     parser.add_argument("--dataset", choices=DATASETS, default="digits")
-    parser.add_argument("--seeds", type=_seeds, default=[0, 1])
+    parser.add_argument("--seeds", type=seed_list, default=[0, 1])
     parser.add_argument("--epochs", type=positive_int, default=8)
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--learning-rate", type=float, default=3e-3)

@@ -219,14 +219,20 @@ def _check_options(name, options):
 # ----------------------------------------------------------------------------- embedded sets
 
 
-def _digits(split_seed):
+def digits_split(split_seed=SPLIT_SEED):
+    """scikit-learn's digits as ``(x_train, y_train, x_test, y_test)``: 8×8×1 float32 images in [0, 1],
+    int32 labels, a stratified 70/30 split fixed by ``split_seed`` (1257 / 540 images)."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     x = (digits.data / 16.0).astype(np.float32).reshape(-1, 8, 8, 1)  # pixels are 0..16
     y = digits.target.astype(np.int32)
     x_train, x_test, y_train, y_test = _stratified_split(x, y, TEST_FRACTION, split_seed)
-    return x_train, y_train, x_test, y_test, 10
+    return x_train, y_train, x_test, y_test
+
+
+def _digits(split_seed):
+    return (*digits_split(split_seed), 10)
 
 
 def _longtail(imbalance_ratio, num_classes, head_count, test_per_class, dim, separation, data_seed):

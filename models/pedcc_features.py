@@ -27,12 +27,11 @@ from models._common import pyplot  # noqa: E402
 
 
 def load_digits_split(seed=0):
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    """``(x_train, x_test, y_train, y_test)``: digits as 64-pixel vectors in [0, 1], ``models.data``'s split."""
+    from models.data import digits_split
 
-    digits = load_digits()
-    x = (digits.data / 16.0).astype("float32")
-    return train_test_split(x, digits.target.astype("int32"), test_size=0.3, stratify=digits.target, random_state=seed)
+    x_train, y_train, x_test, y_test = digits_split(seed)
+    return x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1), y_train, y_test
 
 
 def build(method, feature_dim, num_classes=10):

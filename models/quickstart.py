@@ -47,7 +47,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
-from models._common import non_negative_float, positive_int, pyplot, write_markdown_and_json  # noqa: E402
+from models._common import (  # noqa: E402
+    name_list, non_negative_float, positive_int, pyplot, seed_list, write_markdown_and_json,
+)
 from models.evaluation import mean_nll  # noqa: E402
 from models.plots import reliability_figure  # noqa: E402
 
@@ -60,7 +62,6 @@ BATCH_SIZE = 32
 EVAL_BATCH_SIZE = 256
 LEARNING_RATE = 1e-3
 HIDDEN_UNITS = 64
-TEST_FRACTION = 0.3
 SPLIT_SEED = 0
 NUM_BINS = 15
 LABEL_SMOOTHING = 0.1
@@ -70,33 +71,6 @@ BN_SCALE = 1.0
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def _method_list(text):
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    valid = ", ".join(METHODS)
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of methods from: {valid}")
-    unknown = [name for name in names if name not in METHODS]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown method(s) {', '.join(map(repr, unknown))}; valid methods are: {valid}"
-        )
-    return list(dict.fromkeys(names))  # drop repeats, keep order
-
-
-def _seed_list(text):
-    seeds = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            seed = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"seeds must be non-negative integers, got {part!r}") from None
-        if seed < 0:
-            raise argparse.ArgumentTypeError(f"seeds must be non-negative integers, got {seed}")
-        seeds.append(seed)
-    return seeds
 
 
 def parse_args(argv=None):
@@ -113,7 +87,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--seeds",
-        type=_seed_list,
+        type=seed_list,
         nargs="+",
         default=[[0]],
         metavar="SEED",
@@ -122,7 +96,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--methods",
-        type=_method_list,
+        type=name_list(METHODS, "method"),
         default=list(METHODS),
         help=f"comma-separated methods to run (default all: {','.join(METHODS)})",
     )
@@ -146,18 +120,13 @@ def parse_args(argv=None):
 
 
 def load_data():
-    """Digits scaled to [0, 1], split 70/30 stratified with a fixed seed."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    """Digits scaled to [0, 1] as 64-pixel vectors, split 70/30 stratified with a fixed seed (the
+    split of ``models.data``)."""
+    from models.data import digits_split
 
-    digits = load_digits()
-    x = (digits.data / 16.0).astype("float32")  # pixels are 0..16
-    y = digits.target.astype("int32")
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED
-    )
-    num_classes = int(y.max()) + 1
-    return x_train, x_test, y_train, y_test, num_classes
+    x_train, y_train, x_test, y_test = digits_split(SPLIT_SEED)
+    num_classes = int(y_train.max()) + 1
+    return x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1), y_train, y_test, num_classes
 
 
 def make_dataset(x, y, batch_size, shuffle_seed=None):
