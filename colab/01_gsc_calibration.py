@@ -3,8 +3,8 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/keras-losses/keras_losses/blob/main/colab/01_gsc_calibration.ipynb)
 #
-# The GSC loss (Gaussian Score Calibrating loss; Li et al., *GSC Loss: A Gaussian Score Calibrating
-# Loss for Deep Learning*, 2023) adds to the cross-entropy a term `γ·f` that depends only on the
+# The GSC loss (Zhao, Jiang, Dou, Zhao, Ji and Wang, *GSC Loss: A Gaussian Score Calibrating
+# Loss for Deep Learning*, preprint, 2022) adds to the cross-entropy a term `γ·f` that depends only on the
 # predicted scores: `f` is the product of Gaussian densities of the `top_k` largest softmax scores,
 # with the prediction's normalised entropy as the standard deviation. The paper reports better
 # accuracy and calibration than cross-entropy alone.

@@ -3,8 +3,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/keras-losses/keras_losses/blob/main/colab/02_scaled_bn.ipynb)
 #
-# *Scaled batch normalization before softmax* (eq. 9) normalises every logit channel over the batch
-# and multiplies it by a fixed scale `m`: `z' = m·(z − E z)/sqrt(Var z + ε)`, with no learnable
+# Zhu, He, Zhang and Cui, *Improving Classification Performance of Softmax Loss Function Based on
+# Scalable Batch-Normalization* (Applied Sciences, 2020), normalise every logit channel over the batch
+# and multiply it by a fixed scale `m` (eq. 9): `z' = m·(z − E z)/sqrt(Var z + ε)`, with no learnable
 # shift or gain, batch statistics in training and moving statistics at inference. The paper reports
 # faster convergence and better accuracy than a plain softmax, with `m` around 0.8–1.0.
 #

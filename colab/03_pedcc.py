@@ -3,8 +3,8 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/keras-losses/keras_losses/blob/main/colab/03_pedcc.ipynb)
 #
-# Zhu et al., *A New Loss Function for CNN Classifier Based on Pre-defined Evenly-Distributed Class
-# Centroids* (IEEE Access 2020), fix the last layer's class vectors in advance, spread as evenly as
+# Zhu, Zhang and Ye, *A New Loss Function for CNN Classifier Based on Pre-defined Evenly-Distributed
+# Class Centroids*, fix the last layer's class vectors in advance, spread as evenly as
 # possible on the unit sphere, and train the network with an AM-softmax term plus a mean-squared
 # pull of every normalised feature towards its class centroid (eqs. 5–7). An optional last stage
 # lets the centroids train at a low learning rate.

@@ -3,8 +3,8 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/keras-losses/keras_losses/blob/main/colab/04_icu.ipynb)
 #
-# The ICU loss (*intra-class uncertainty loss*, Dong et al., ICU loss paper, eqs. 9–18) models every
-# class as a diagonal Gaussian with a learned mean and variance. The logit of class k is minus the
+# The ICU loss (Zhu and Yu, *Intra-Class Uncertainty Loss Function for Classification*, eqs. 9–18)
+# models every class as a diagonal Gaussian with a learned mean and variance. The logit of class k is minus the
 # distance `d_k = ½[Σ (x − μ_k)²/σ²_k + Σ ln σ²_k]`, so a class's uncertainty takes part in the
 # decision; the loss adds an inter-class margin α and an intra-class margin γ to the target, and a
 # regulariser (eq. 14) pulls each class's mean and variance towards the batch moments of its features.

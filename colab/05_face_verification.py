@@ -7,8 +7,8 @@
 # then throws the head away and verifies pairs of *new* identities by the cosine of their embeddings.
 # The cosine-margin losses make the training classes more separable on the sphere: CosFace
 # (Wang et al., CVPR 2018) subtracts a margin from the target cosine, ArcFace (Deng et al., CVPR
-# 2019) adds an angular margin, and NPCFace (Zeng et al., *NPCFace: Negative-Positive Collaborative
-# Training for Large-scale Face Recognition*, 2020) also enlarges the logits of hard negatives and
+# 2019) adds an angular margin, and NPCFace (Zeng, Shi, Du, Wang, Lei and Mei, *NPCFace: A Negative-Positive
+# Cooperation Supervision for Training Large-scale Face Recognition*, 2020) also enlarges the logits of hard negatives and
 # couples the two margins. The papers report TAR at low FAR (true accept rate at a fixed false
 # accept rate).
 #
