@@ -7,12 +7,12 @@
 # Scalable Batch-Normalization* (Applied Sciences, 2020), normalise every logit channel over the batch
 # and multiply it by a fixed scale `m` (eq. 9): `z' = m·(z − E z)/sqrt(Var z + ε)`, with no learnable
 # shift or gain, batch statistics in training and moving statistics at inference. The paper reports
-# faster convergence and better accuracy than a plain softmax, with `m` around 0.8–1.0.
+# better accuracy than a plain softmax, with `m` around 0.8–1.0.
 #
 # This notebook trains the same network with a plain softmax head and with
 # `keras_losses.ScaledBatchNormalization` for several scales `m`, and compares convergence, test
-# accuracy and calibration. A small `m` bounds the logits' spread, so it also caps how confident the
-# softmax can be — visible in the ECE and the reliability diagrams.
+# accuracy and calibration. A small `m` keeps the logits' spread near `m`, so it also tends to limit how
+# confident the softmax can be — visible in the ECE and the reliability diagrams.
 #
 # `DATA_SOURCE = "auto"`: CIFAR-100 from tensorflow-datasets in Colab (the paper targets many
 # classes), scikit-learn's digits (no download) elsewhere.

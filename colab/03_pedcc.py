@@ -5,9 +5,9 @@
 #
 # Zhu, Zhang and Ye, *A New Loss Function for CNN Classifier Based on Pre-defined Evenly-Distributed
 # Class Centroids*, fix the last layer's class vectors in advance, spread as evenly as
-# possible on the unit sphere, and train the network with an AM-softmax term plus a mean-squared
-# pull of every normalised feature towards its class centroid (eqs. 5–7). An optional last stage
-# lets the centroids train at a low learning rate.
+# possible on the unit sphere, and train the network with an AM-softmax term plus a squared-distance
+# pull of every normalised feature towards its class centroid, a half sum over the batch (eqs. 7–9).
+# An optional last stage lets the centroids train at a low learning rate.
 #
 # This notebook (1) draws the centroids on the 3-D sphere, (2) trains `keras_losses.PEDCCDense` +
 # `PEDCCLoss` against a softmax baseline on the same backbone, (3) runs the fine-tuning stage, and
@@ -72,8 +72,8 @@ print(f"{bundle.num_classes} centroids in {EMBEDDING_DIM}-D: largest pairwise co
       f"{keras_losses.centroid_quality(centroids):+.4f}" + ("" if optimum is None else f" (optimum {optimum:+.4f})"))
 
 
-def build(method, embedding_dim):
-    """Returns (compiled training model, feature model) for "softmax" or "pedcc"."""
+def build(method, embedding_dim, compile=True):
+    """Returns (training model, compiled unless compile=False; feature model) for "softmax" or "pedcc"."""
     with runtime.strategy.scope():
         backbone = backbones.build_backbone(BACKBONE_NAME, bundle.input_shape, embedding_dim)
         images = keras.Input(bundle.input_shape, name="image")
@@ -86,7 +86,8 @@ def build(method, embedding_dim):
             outputs = keras.layers.Dense(bundle.num_classes, dtype="float32", name="logits")(features)
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         model = keras.Model(images, outputs)
-        model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=loss, metrics=["accuracy"])
+        if compile:
+            model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=loss, metrics=["accuracy"])
     return model, keras.Model(images, features)
 
 
@@ -119,16 +120,26 @@ plt.show()
 # %% [markdown]
 # ## 3. Fine-tuning the centroids
 # `start_fine_tuning()` makes the centroids trainable (kept at unit length after every update);
-# recompile with a lower learning rate and continue `fit` from where the first stage stopped.
+# compile with a lower learning rate and continue `fit` from where the first stage stopped. The paper
+# trains the centroids at learning rate 1e-3 in this stage; here the whole model continues at a tenth
+# of `LEARNING_RATE`. The stage runs on a fresh copy of the trained model.
+#
+# Under several replicas with mixed precision, this second stage diverged to NaN in our tests (two
+# logical CPUs; one device trained normally), so there it runs in float32.
 
 # %%
-model = first_models["pedcc"]
-layer = model.get_layer("pedcc")
 before = results["pedcc"][0]
+stage_policy = "float32" if runtime.replicas > 1 else runtime.policy
+keras.config.set_dtype_policy(stage_policy)
+model, _ = build("pedcc", EMBEDDING_DIM, compile=False)
+layer = model.get_layer("pedcc")
 with runtime.strategy.scope():
+    model.set_weights(first_models["pedcc"].get_weights())  # the trained weights, centroids still frozen
     layer.start_fine_tuning()
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE / 10),
                   loss=keras_losses.PEDCCLoss(scale=PEDCC_SCALE, margin=PEDCC_MARGIN, n=PEDCC_N), metrics=["accuracy"])
+keras.config.set_dtype_policy(runtime.policy)
+print(f"fine-tuning in {stage_policy}")
 model.fit(bundle.train, validation_data=bundle.test, initial_epoch=EPOCHS, epochs=EPOCHS + FINE_TUNE_EPOCHS,
           verbose=VERBOSE, shuffle=False)
 after = classification_metrics(logits_of("pedcc", model, x_test), y_test)

@@ -17,7 +17,7 @@
 # network untrained.
 #
 # `DATA_SOURCE = "auto"`: in Colab, CIFAR-100 as an open-set task (train on 80 classes, verify pairs
-# of the 20 unseen ones; face data sets are not in tensorflow-datasets in a usable form); elsewhere a
+# of the 20 unseen ones; the face data in tensorflow-datasets is too small to train a face embedding); elsewhere a
 # generated identity set (250 identities, disjoint train and test identities, no download).
 
 # %% tags=["parameters"]
@@ -143,7 +143,7 @@ for sentence in notebook.compare_to_baseline({m: [r[keys[-1]] for r in results[m
 fig, axis = plt.subplots(figsize=(6, 4.5))
 for name, scores in scores_of.items():
     far, tar, _ = keras_losses.roc_curve(scores, same)
-    axis.plot(np.maximum(far, 1e-4), tar, label=name, linestyle="-" if name in LOSSES else "--")
+    axis.plot(np.maximum(far, 1 / max(1, (1 - same).sum())), tar, label=name, linestyle="-" if name in LOSSES else "--")
 for far in FARS:
     axis.axvline(far, color="gray", linewidth=0.5)
 axis.set(xscale="log", xlim=(1 / max(1, (1 - same).sum()), 1), ylim=(0, 1.01),

@@ -8,7 +8,10 @@
 # before softmax, PEDCC, ICU, and the cosine-margin heads NPCFace, ArcFace and CosFace. Each
 # (method, seed) is one run of the project's training tool (`models.train`: `tf.data` pipeline,
 # `model.fit`, evaluation, `.keras` save), driven by `models.compare`, which also writes the table and
-# the chart. Finished runs are reused, so an interrupted comparison continues where it stopped.
+# the chart. Finished runs are reused, so an interrupted comparison continues where it stopped; after
+# changing EPOCHS, BATCH_SIZE or LEARNING_RATE choose a new `OUTPUT_DIR` (the tool refuses to mix
+# runs of different settings in one folder). The verdicts compare with `"softmax"` when it is in
+# `METHODS`.
 #
 # `DATA_SOURCE = "auto"`: CIFAR-10 from tensorflow-datasets in Colab, scikit-learn's digits (no
 # download) elsewhere.
@@ -70,7 +73,7 @@ with open(os.path.join(OUTPUT_DIR, "results.md"), encoding="utf-8") as f:
     display(Markdown(f.read()))
 compare.figure(compare.parse_args(arguments), summary, ["accuracy", "ece"])
 plt.show()
-for metric, key, lower in (("accuracy", "accuracy", False), ("ECE", "ece", True)):
+for metric, key, lower in (("accuracy", "accuracy", False), ("ECE", "ece", True)) if "softmax" in METHODS else ():
     for sentence in notebook.compare_to_baseline({m: summary[m][key] for m in METHODS}, "softmax", metric, lower):
         print(sentence)
 

@@ -37,7 +37,18 @@ import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet TensorFlow's C++ start-up notices
-if importlib.util.find_spec("keras_losses") is None or importlib.util.find_spec("models.notebook") is None:
+
+
+def importable(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
+
+
+if os.path.isdir("keras_losses_repo") and os.path.abspath("keras_losses_repo") not in sys.path:
+    sys.path.insert(0, os.path.abspath("keras_losses_repo"))  # a clone from before a session restart
+if not (importable("keras_losses") and importable("models.notebook")):
     if not os.path.isdir("keras_losses_repo"):
         subprocess.run(["git", "clone", "--depth", "1", REPO_URL, "keras_losses_repo"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./keras_losses_repo[examples]"], check=True)
