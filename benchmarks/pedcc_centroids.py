@@ -5,7 +5,7 @@
 
 For each C × D: quality (max pairwise cosine, lower is better) of the random start (the
 authors' iteration 0), and wall time and quality of ``pedcc_centroids(C, D, iterations=200)``
-(the authors' schedule, SPEC §2a) and of the default ``pedcc_centroids(C, D)``, next to the
+(the authors' charge-repulsion schedule) and of the default ``pedcc_centroids(C, D)``, next to the
 known optimum where there is one. Seed 0 for all.
 
 The authors' schedule costs O(C²·D) per iteration and is not shortened: where two timed
