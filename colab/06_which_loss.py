@@ -20,6 +20,7 @@
 DATA_SOURCE = "auto"  # "tfds": CIFAR-10 (download); "embedded": scikit-learn digits, offline; "auto": tfds in Colab
 BACKBONE = "auto"  # "auto": small-cnn for digits, resnet18 for CIFAR; or any name of models.backbones.BACKBONES
 METHODS = ["softmax", "label-smoothing", "focal", "gsc", "scaled-bn", "pedcc", "icu", "npcface", "arcface", "cosface"]
+# (every method of the registry: `models.methods.names()`)
 EPOCHS = 8
 BATCH_SIZE = 64  # global batch, split across replicas
 LEARNING_RATE = 3e-3
@@ -33,18 +34,17 @@ OUTPUT_DIR = "runs/colab/which_loss"
 # over several GPUs, the default strategy otherwise) and gets the precision from here.
 
 # %%
-import argparse
-import json
 import os
 
-import keras
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 import keras_losses  # noqa: F401  (registers the library's classes for loading the saved models)
-from models import compare, data, notebook, train
+from models import compare, data, notebook
 from models.evaluation import classification_metrics
 from models.plots import reliability_figure
+from models.training import TrainConfig, load_run
+from models.training.evaluate import predict_logits
 
 runtime = notebook.setup(mixed_precision=MIXED_PRECISION, seed=SEEDS[0])
 DATASET = {"tfds": "cifar10", "embedded": "digits"}[notebook.data_source(DATA_SOURCE)]
@@ -55,13 +55,12 @@ DATASET = {"tfds": "cifar10", "embedded": "digits"}[notebook.data_source(DATA_SO
 # `python -m models.train --method ...` to see it).
 
 # %%
-arguments = [
-    "--methods", ",".join(METHODS), "--dataset", DATASET, "--seeds", ",".join(map(str, SEEDS)),
-    "--epochs", str(EPOCHS), "--batch-size", str(BATCH_SIZE), "--learning-rate", str(LEARNING_RATE),
-    "--output", OUTPUT_DIR, "--mixed-precision", "float16" if runtime.policy == "mixed_float16" else "off",
-    *([] if BACKBONE == "auto" else ["--backbone", BACKBONE]),
-]  # fmt: skip
-summary = compare.main(arguments)
+settings = TrainConfig(
+    dataset=DATASET, epochs=EPOCHS, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+    backbone=None if BACKBONE == "auto" else BACKBONE,
+    mixed_precision="float16" if runtime.policy == "mixed_float16" else "off",
+)
+summary = compare.compare(METHODS, SEEDS, settings, OUTPUT_DIR)
 
 # %% [markdown]
 # ## Table and chart
@@ -71,7 +70,7 @@ summary = compare.main(arguments)
 # %%
 with open(os.path.join(OUTPUT_DIR, "results.md"), encoding="utf-8") as f:
     display(Markdown(f.read()))
-compare.figure(compare.parse_args(arguments), summary, ["accuracy", "ece"])
+compare.figure(summary, ["accuracy", "ece"], f"{DATASET}: {len(SEEDS)} seed(s), {EPOCHS} epochs")
 plt.show()
 for metric, key, lower in (("accuracy", "accuracy", False), ("ECE", "ece", True)) if "softmax" in METHODS else ():
     for sentence in notebook.compare_to_baseline({m: summary[m][key] for m in METHODS}, "softmax", metric, lower):
@@ -88,12 +87,8 @@ bundle = data.load_dataset(DATASET, batch_size=BATCH_SIZE)
 x_test, y_test = bundle.test_arrays()
 items = {}
 for method in METHODS:
-    folder = os.path.join(OUTPUT_DIR, "runs", f"{method}-seed{SEEDS[0]}")
-    with open(os.path.join(folder, "run.json"), encoding="utf-8") as f:
-        settings = argparse.Namespace(**json.load(f))
-    model = keras.saving.load_model(os.path.join(folder, "model.keras"))
-    inputs = {"image": x_test, "label": None} if method == "icu" else x_test
-    logits = train.to_logits(settings, model.predict(inputs, batch_size=256, verbose=0))  # cosines × s for cosine heads
+    run_config, model = load_run(compare.run_folder(OUTPUT_DIR, method, SEEDS[0]))  # reads model.keras
+    logits = predict_logits(model, run_config, x_test)  # the method's outputs as logits (cosines × s for cosine heads)
     reloaded_accuracy = classification_metrics(logits, y_test)["accuracy"]
     assert abs(reloaded_accuracy - summary[method]["accuracy"][0]) < 1e-6, f"{method}: reloaded model differs"
     items[method] = (logits, y_test)

@@ -8,8 +8,10 @@ Public API:
     tar_at_far, roc_curve                            — verification metrics for embedding pairs
     pedcc_centroids, centroid_quality, PEDCCDense, PEDCCLoss — PEDCC (SPEC §2)
     GaussianClassHead, ICULoss, build_icu_model      — ICU Gaussian head, margins, regulariser (SPEC §3)
+    BatchTermModel                                   — a keras.Model adding its layers' batch-level loss terms
 """
 
+from keras_losses.batch_term_model import BatchTermModel
 from keras_losses.cosine_dense import CosineDense
 from keras_losses.gsc import GSCLoss, GSCRegularizer, gsc_loss, gsc_penalty
 from keras_losses.icu import GaussianClassHead, ICULoss, build_icu_model
@@ -24,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArcFaceLoss",
+    "BatchTermModel",
     "CosFaceLoss",
     "CosineDense",
     "CosineMarginLoss",

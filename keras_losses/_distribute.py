@@ -28,3 +28,23 @@ def cross_replica_sum(values):
     if context is None or context.num_replicas_in_sync == 1:
         return values
     return context.all_reduce("SUM", values)
+
+
+def num_replicas():
+    """Replicas in sync under the current ``tf.distribute`` strategy; 1 without one or off TensorFlow."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def divide_by_replicas(value):
+    """``value / replicas``: a global-batch term added once per replica, as Keras divides mean losses.
+
+    Keras divides each replica's mean loss by the number of replicas and sums the replicas'
+    gradients; a term that every replica computes for the whole global batch must be divided the
+    same way to be counted once.
+    """
+    replicas = num_replicas()
+    return value if replicas == 1 else value / float(replicas)

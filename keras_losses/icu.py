@@ -10,7 +10,8 @@ so the class uncertainty ``ln|Σ_k|`` takes part in the decision. Three pieces:
 
 - :class:`GaussianClassHead` owns ``μ`` and ``ln σ²`` and outputs the
   margin-free logits ``−d`` ``(B, C)``. Given labels while training, it also
-  adds the moment-matching regulariser of eq. 14 with ``add_loss``.
+  computes the moment-matching regulariser of eq. 14, which its
+  :class:`~keras_losses.BatchTermModel` adds to the loss.
 - :class:`ICULoss` applies the inter-class margin ``α`` and intra-class margin
   ``γ`` to the target logit (eq. 17–18), then softmax cross-entropy.
 - :func:`build_icu_model` wraps any feature extractor into a model whose labels
@@ -43,6 +44,7 @@ from keras_losses._checks import (
 from keras_losses._distribute import cross_replica_sum
 from keras_losses._loss_base import Loss
 from keras_losses._margins import gather_target, label_targets, margin_cross_entropy
+from keras_losses.batch_term_model import BatchTermModel
 
 
 def gaussian_distances(features, means, log_variances):
@@ -111,8 +113,11 @@ class GaussianClassHead(keras.layers.Layer):
     the posterior under equal priors (eq. 6–8). The head computes in float32
     under mixed precision (``exp(−ln σ²)`` overflows in float16).
 
-    **Regulariser (eq. 14).** ``call(features, labels, training=True)`` adds
-    ``λ_μ Σ_k ‖μ_k − μ̄_k‖² + λ_σ Σ_k ‖σ²_k − σ̄²_k‖²`` with ``add_loss``,
+    **Regulariser (eq. 14).** ``call(features, labels, training=True)`` computes
+    ``λ_μ Σ_k ‖μ_k − μ̄_k‖² + λ_σ Σ_k ‖σ²_k − σ̄²_k‖²``, which the model adds
+    to the loss once per step — the model must be a
+    :class:`~keras_losses.BatchTermModel` (a plain ``keras.Model`` raises a
+    ``ValueError`` when trained with labels rather than silently dropping it) —
     summed over the classes present in the batch, with per-dimension moments
     ``μ̄_k`` (class mean of the features) and ``σ̄²_k`` (class mean of
     ``(x − μ_k)²``, eq. 13) of the **global** batch: under ``tf.distribute``
@@ -120,9 +125,9 @@ class GaussianClassHead(keras.layers.Layer):
     same value and gradients. Without labels, or outside training (``predict``,
     ``evaluate``: the validation loss has no regulariser), nothing is added.
     Gradients of the regulariser reach the features too (the batch moments are
-    not stopped), as well as ``μ`` and ``ln σ²``. Keras divides added losses by
-    the number of replicas; the reported ``loss`` equals the single-device
-    value (see the note on threads in the source).
+    not stopped), as well as ``μ`` and ``ln σ²``. The model divides the term by
+    the number of replicas, as Keras divides mean losses; the reported ``loss``
+    equals the single-device value. Sample weights do not weight it.
 
     The paper adds the regulariser because the variances converge poorly
     through ``ln|Σ|`` in the cross-entropy alone (§3.2). The learned variances
@@ -163,7 +168,7 @@ class GaussianClassHead(keras.layers.Layer):
     >>> labels = keras.Input((), dtype="int32", name="label", optional=True)
     >>> features = backbone(images)
     >>> logits = keras_losses.GaussianClassHead(10)(features, labels)
-    >>> model = keras.Model({"image": images, "label": labels}, logits)
+    >>> model = keras_losses.BatchTermModel({"image": images, "label": labels}, logits)
     >>> model.compile("adam", loss=keras_losses.ICULoss())
     >>> model.fit(ds)  # ds yields ({"image": x, "label": y}, y)
     >>> model.predict({"image": x, "label": None})
@@ -190,8 +195,9 @@ class GaussianClassHead(keras.layers.Layer):
             else keras.initializers.get(means_initializer)
         )
         self.log_variances_initializer = keras.initializers.get(log_variances_initializer)
-        # Losses added by `add_loss`, by thread id: see `add_loss` below.
-        self._losses_by_thread = {}
+        # Set by the BatchTermModel that adds this head's regulariser to the loss.
+        self.batch_term_consumer = False
+        self._batch_terms = {}  # regulariser by thread id, see pop_batch_term
 
     def build(self, features_shape, labels_shape=None):
         features_shape = tuple(features_shape)
@@ -211,48 +217,28 @@ class GaussianClassHead(keras.layers.Layer):
             labels = sparse_labels(labels, self.num_classes, name="labels")
             check_batch_match("labels", labels, features)
         if labels is not None and training:
-            self.add_loss(
-                icu_regularizer(
-                    features,
-                    labels,
-                    self.means,
-                    self.log_variances,
-                    self.lambda_mu,
-                    self.lambda_sigma,
-                    self.num_classes,
+            if not self.batch_term_consumer:
+                raise ValueError(
+                    "GaussianClassHead got `labels` in training, but its model does not add the eq. 14 "
+                    "regulariser to the loss: build the model with keras_losses.BatchTermModel(inputs, "
+                    "outputs) or keras_losses.build_icu_model (a plain keras.Model would train without it)."
                 )
+            self._batch_terms[threading.get_ident()] = icu_regularizer(
+                features, labels, self.means, self.log_variances, self.lambda_mu, self.lambda_sigma,
+                self.num_classes,
             )
         return -distances
 
-    # --- add_loss per replica thread -----------------------------------------------------
-    # Keras keeps a layer's added losses in one list, `self._losses`, cleared when a model
-    # call starts. Under MirroredStrategy every replica runs the forward pass in its own
-    # thread on the *same* layer object, and the all-reduce of the regulariser hands control
-    # from one replica thread to the next: replica 0 adds its term, replica 1 adds its own,
-    # and whichever replica reads `model.losses` last sees both, so the reported loss counts
-    # the regulariser twice (the weights still match: each thread's tape only differentiates
-    # its own term). The terms are therefore kept per thread: `add_loss` moves what Keras
-    # appended into the current thread's list, `losses` reads only that list, and a model
-    # call clears only that list. Inside a stateless scope (JAX-style tracing) Keras stores
-    # losses in the scope, not in `self._losses`, and nothing changes.
+    # --- the batch-level term, kept per thread ----------------------------------------------
+    # Under MirroredStrategy the replicas call this same layer from their own threads, and the
+    # all-reduce in the regulariser switches threads mid-call; each thread's term is therefore
+    # kept under its thread id until BatchTermModel.compute_loss takes it (see batch_term_model).
 
-    def add_loss(self, loss):
-        start = len(self._losses)
-        super().add_loss(loss)
-        added = self._losses[start:]
-        del self._losses[start:]
-        if added:
-            self._losses_by_thread.setdefault(threading.get_ident(), []).extend(added)
+    takes_batch_term = True
 
-    def _get_own_losses(self):
-        return super()._get_own_losses() + list(self._losses_by_thread.get(threading.get_ident(), ()))
-
-    def _clear_losses(self):
-        super()._clear_losses()
-        self._losses_by_thread.pop(threading.get_ident(), None)
-        alive = {thread.ident for thread in threading.enumerate()}
-        for ident in [ident for ident in self._losses_by_thread if ident not in alive]:
-            del self._losses_by_thread[ident]
+    def pop_batch_term(self):
+        """The regulariser of this thread's last training call with labels (None if none); forgets it."""
+        return self._batch_terms.pop(threading.get_ident(), None)
 
     def compute_output_shape(self, features_shape, labels_shape=None):
         return (*tuple(features_shape)[:-1], self.num_classes)
@@ -364,7 +350,7 @@ def build_icu_model(
         name: model name.
 
     Returns:
-        An uncompiled ``keras.Model``.
+        An uncompiled :class:`~keras_losses.BatchTermModel` (a ``keras.Model``).
 
     Example:
 
@@ -395,4 +381,4 @@ def build_icu_model(
         name=head_name,
     )
     logits = head(features, labels)
-    return keras.Model({image_name: images, label_name: labels}, logits, name=name)
+    return BatchTermModel({image_name: images, label_name: labels}, logits, name=name)

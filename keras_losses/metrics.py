@@ -63,12 +63,19 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.bin_confidence.assign_add(ops.matmul(confidence[None, :], membership)[0])
         self.bin_correct.assign_add(ops.matmul(correct[None, :], membership)[0])
 
-    def result(self):
+    def bin_totals(self):
+        """Per-bin totals over everything seen (all replicas): ``(weight, confidence, correct)``.
+
+        ``weight[b]`` is the (weighted) number of samples in bin ``b``, ``confidence[b]`` and
+        ``correct[b]`` the sums of their confidences and correctness: a reliability diagram plots
+        ``correct / weight`` against ``confidence / weight``.
+        """
         # model.fit reads result() inside each replica and averages the results; ECE is
         # not linear in the bin sums, so the sums are all-reduced first.
-        weight, confidence, correct = cross_replica_sum(
-            [self.bin_weight, self.bin_confidence, self.bin_correct]
-        )
+        return tuple(cross_replica_sum([self.bin_weight, self.bin_confidence, self.bin_correct]))
+
+    def result(self):
+        weight, confidence, correct = self.bin_totals()
         gap = ops.sum(ops.abs(correct - confidence))
         return ops.divide_no_nan(gap, ops.sum(weight))
 

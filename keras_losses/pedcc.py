@@ -14,7 +14,7 @@ import numpy as np
 from keras import ops
 
 from keras_losses._checks import check_choice, check_int, check_number, head_dtype
-from keras_losses._distribute import cross_replica_sum
+from keras_losses._loss_base import BatchTermLoss
 from keras_losses.cosine_dense import cosine_scores
 from keras_losses.margin_losses import CosFaceLoss
 from keras_losses.pedcc_centroids import pedcc_centroids
@@ -146,17 +146,19 @@ class PEDCCDense(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_losses")
-class PEDCCLoss(CosFaceLoss):
+class PEDCCLoss(BatchTermLoss, CosFaceLoss):
     """PEDCC-Loss: AM-softmax on centroid cosines plus ``L_MSE^(1/n)`` (paper eq. 7-9).
 
     ``AM = CE(s·(cos − m·onehot(y)))`` is the CosFace/AM-softmax core. Features
     and centroids are unit vectors, so ``‖x̂_i − c_{y_i}‖² = 2 − 2·cos_{i,y_i}``
-    and the MSE term needs only the cosines. It is an aggregate over the
+    and the MSE term needs only the cosines. It is one term over the
     **global** batch (all replicas are summed), so the loss and gradients are
-    the same with 1 or R replicas for the same global batch. Keras averages
-    per-sample values; the aggregate is added to every sample's value so the
-    batch mean carries it exactly once (with ``reduction="sum"`` it is counted
-    B times; sample weights scale it too).
+    the same with 1 or R replicas for the same global batch. It is folded into
+    the per-sample values so that the reduction counts it exactly once: added
+    to each value for ``"sum_over_batch_size"`` (the default) and ``"mean"``,
+    as ``L_MSE^(1/n) / B`` for ``"sum"``. ``reduction=None`` and
+    ``sample_weight`` (or ``class_weight`` in ``fit``) are rejected with a
+    ``ValueError``: a batch term has no per-sample value to return or weight.
 
     ``mse_reduction`` — the paper and the authors' code disagree:
 
@@ -172,7 +174,8 @@ class PEDCCLoss(CosFaceLoss):
         margin: AM-softmax margin ``m``. Defaults to 0.5 (all paper tables).
         n: root ``n ≥ 1``. Defaults to 1.0.
         mse_reduction: one of ``"half_sum"``, ``"sum"``, ``"batch_mean"``.
-        reduction, name, dtype: as for ``keras.losses.Loss``.
+        reduction: ``"sum_over_batch_size"`` (default), ``"mean"`` or ``"sum"``.
+        name, dtype: as for ``keras.losses.Loss``.
 
     Example:
 
@@ -198,16 +201,12 @@ class PEDCCLoss(CosFaceLoss):
         target_mask, cos_y = self.targets(y_true, y_pred)
         am_softmax = self.margin_loss(y_pred, target_mask, cos_y)
         squared_distance = 2.0 - 2.0 * cos_y
-        local_count = ops.cast(ops.shape(cos_y)[0], cos_y.dtype)
-        total, count = cross_replica_sum([ops.sum(squared_distance), local_count])
-        if self.mse_reduction == "half_sum":
-            mse = 0.5 * total
-        elif self.mse_reduction == "sum":
-            mse = total
-        else:
-            mse = total / count
-        mse_term = ops.power(ops.maximum(mse, MSE_FLOOR), 1.0 / self.n)
-        return am_softmax + mse_term
+        return self.add_batch_term(am_softmax, ops.sum(squared_distance), self.mse_term)
+
+    def mse_term(self, total, count):
+        """``L_MSE^(1/n)`` from the global batch's sum of squared distances and its size."""
+        mse = {"half_sum": 0.5 * total, "sum": total, "batch_mean": total / count}[self.mse_reduction]
+        return ops.power(ops.maximum(mse, MSE_FLOOR), 1.0 / self.n)
 
     def get_config(self):
         return {**super().get_config(), "n": self.n, "mse_reduction": self.mse_reduction}

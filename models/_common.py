@@ -22,6 +22,10 @@ def non_negative_int(text):
     return _number(text, int, 0, False, "a non-negative integer")
 
 
+def positive_float(text):
+    return _number(text, float, 0.0, True, "a number > 0")
+
+
 def non_negative_float(text):
     return _number(text, float, 0.0, False, "a number >= 0")
 
@@ -40,13 +44,20 @@ def name_list(valid, what):
     return parse
 
 
-def seed_list(text):
-    """An argparse type: comma-separated non-negative integer seeds, repeats dropped, order kept."""
-    seeds = [_number(part.strip(), int, 0, False, "seeds that are non-negative integers")
-             for part in text.split(",") if part.strip()]
-    if not seeds:
-        raise argparse.ArgumentTypeError(f"expected comma-separated non-negative integer seeds, got {text!r}")
-    return list(dict.fromkeys(seeds))
+def int_list(low, what="integers"):
+    """An argparse type: comma-separated integers >= ``low``, repeats dropped, order kept."""
+
+    def parse(text):
+        expected = f"comma-separated {what} >= {low}"
+        values = [_number(part.strip(), int, low, False, expected) for part in text.split(",") if part.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return list(dict.fromkeys(values))
+
+    return parse
+
+
+seed_list = int_list(0, "seeds")
 
 
 def write_markdown_and_json(markdown_path, markdown, json_path, results):

@@ -4,13 +4,16 @@
     python -m models.compare --methods softmax,gsc,pedcc --seeds 0,1,2 --epochs 20
     python -m models.compare --dataset verification --methods softmax,arcface,cosface,npcface
 
-Each (method, seed) is one :mod:`models.train` run in ``<output>/runs/<method>-seed<seed>`` (so an
-interrupted comparison resumes, and finished runs are reused). Prints and writes a markdown table
+Each (method, seed) is one run of the training tool (:func:`models.training.train`) in
+``<output>/runs/<method>-seed<seed>`` (so an interrupted comparison resumes, and finished runs are
+reused); every method trains with its defaults from :mod:`models.methods`. From Python:
+:func:`compare`. Prints and writes a markdown table
 (mean ± std over seeds of accuracy, ECE, TAR@FAR where the data set has verification pairs, and
 seconds per epoch) to ``<output>/results.md``, with ``results.json`` and a bar chart ``results.png``.
 """
 
 import argparse
+import dataclasses
 import os
 import time
 
@@ -18,24 +21,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from models import train  # noqa: E402
-from models._common import name_list, positive_int, pyplot, seed_list, write_markdown_and_json  # noqa: E402
+from models import methods  # noqa: E402
+from models._common import name_list, positive_float, positive_int, pyplot, seed_list, write_markdown_and_json  # noqa: E402
 from models.backbones import BACKBONES  # noqa: E402
 from models.data import DATASETS  # noqa: E402
+from models.training import PRECISIONS, TrainConfig, train  # noqa: E402
+
+COLUMNS = ("accuracy", "ece", "tar@far=0.01", "tar@far=0.001")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m models.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", type=name_list(train.METHODS, "method"), default=list(train.METHODS))
-    parser.add_argument("--dataset", choices=DATASETS, default="digits")
-    parser.add_argument("--seeds", type=seed_list, default=[0, 1])
-    parser.add_argument("--epochs", type=positive_int, default=8)
-    parser.add_argument("--batch-size", type=positive_int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--output", default=os.path.join("runs", "compare"))
+    parser.add_argument("--methods", type=lambda text: name_list(methods.names(), "method")(text),
+                        default=None, help=f"comma-separated (default: all: {','.join(methods.names())})")
+    parser.add_argument("--dataset", choices=DATASETS, default="digits", help="default: %(default)s")
+    parser.add_argument("--seeds", type=seed_list, default=[0, 1], help="comma-separated (default: 0,1)")
+    parser.add_argument("--epochs", type=positive_int, default=8, help="default: %(default)s")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="default: %(default)s")
+    parser.add_argument("--learning-rate", type=positive_float, default=3e-3, help="default: %(default)s")
+    parser.add_argument("--output", default=os.path.join("runs", "compare"), help="default: %(default)s")
     parser.add_argument("--backbone", choices=BACKBONES, default=None, help="default: one that suits the dataset")
-    parser.add_argument("--mixed-precision", choices=tuple(train.PRECISIONS), default="off")
-    return parser.parse_args(argv)
+    parser.add_argument("--mixed-precision", choices=tuple(PRECISIONS), default="off", help="default: %(default)s")
+    args = parser.parse_args(argv)
+    if args.methods is None:
+        args.methods = list(methods.names())
+    return args
 
 
 def _cell(values):
@@ -45,78 +55,107 @@ def _cell(values):
     return f"{values.mean():.4f} ± {values.std(ddof=1):.4f}"
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    import tensorflow as tf
+def run_folder(output, method, seed):
+    """Where ``compare`` keeps the run of (method, seed)."""
+    return os.path.join(output, "runs", f"{method}-seed{seed}")
 
-    # Many models in one process: TF's "N calls triggered tf.function retracing" warning is expected.
-    tf.get_logger().setLevel("ERROR")
+
+def compare(method_names, seeds, base, output, verbose=True):
+    """Trains every method × seed with the settings of ``base`` and summarises them.
+
+    Args:
+        method_names: registered method names.
+        seeds: seeds; each (method, seed) is one :func:`models.training.train` run in
+            ``<output>/runs/<method>-seed<seed>`` (finished runs are reused, interrupted ones resume).
+        base: a :class:`models.training.TrainConfig` for everything but method, seed and output
+            (its ``hyperparameters`` must be empty: each method trains with its defaults).
+        output: folder for the runs, ``results.md``, ``results.json`` and ``results.png``.
+        verbose: print one line per finished run and the table.
+
+    Returns:
+        ``{method: {metric: [value per seed], "seconds_per_epoch": [...]}}``.
+    """
     runs = {}
-    total = len(args.methods) * len(args.seeds)
-    for method in args.methods:
-        for seed in args.seeds:
-            folder = os.path.join(args.output, "runs", f"{method}-seed{seed}")
+    total = len(method_names) * len(seeds)
+    for method in method_names:
+        for seed in seeds:
             start = time.perf_counter()
-            metrics = train.main([
-                "--method", method, "--dataset", args.dataset, "--seed", str(seed),
-                "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-                "--learning-rate", str(args.learning_rate), "--output", folder, "--verbose", "0",
-                "--mixed-precision", args.mixed_precision,
-                *(["--backbone", args.backbone] if args.backbone else []),
-            ])  # fmt: skip
+            config = dataclasses.replace(base, method=method, seed=seed, output=run_folder(output, method, seed),
+                                         verbose=0)
+            metrics = train(config)
             runs[(method, seed)] = metrics
-            done = len(runs)
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k == "accuracy" or k.startswith(("ece", "tar")))
-            print(f"[{done}/{total}] {method} seed {seed}: {shown} ({time.perf_counter() - start:.1f} s)", flush=True)
+            if verbose:
+                shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in COLUMNS)
+                print(f"[{len(runs)}/{total}] {method} seed {seed}: {shown} ({time.perf_counter() - start:.1f} s)",
+                      flush=True)
 
-    columns = [k for k in ("accuracy", "ece", "tar@far=0.01", "tar@far=0.001") if k in next(iter(runs.values()))]
+    columns = [k for k in COLUMNS if k in next(iter(runs.values()))]
     header = "| method | " + " | ".join(columns) + " | s/epoch |"
     lines = [header, "|---|" + "---:|" * (len(columns) + 1)]
     summary = {}
-    for method in args.methods:
-        per_seed = [runs[(method, seed)] for seed in args.seeds]
+    for method in method_names:
+        per_seed = [runs[(method, seed)] for seed in seeds]
         summary[method] = {k: [r[k] for r in per_seed] for k in columns}
         summary[method]["seconds_per_epoch"] = [r["train_seconds"] / r["epochs"] for r in per_seed]
         cells = [_cell(summary[method][k]) for k in columns]
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {np.mean(summary[method]['seconds_per_epoch']):.2f} |")
     table = "\n".join(lines)
-    note = (f"{args.dataset}, {args.epochs} epochs, batch {args.batch_size}, Adam {args.learning_rate}, "
-            f"seeds {', '.join(map(str, args.seeds))} (mean ± sample std).")
-    print("\n" + note + "\n\n" + table, flush=True)
+    note = (f"{base.dataset}, {base.epochs} epochs, batch {base.batch_size}, Adam {base.learning_rate}, "
+            f"seeds {', '.join(map(str, seeds))} (mean ± sample std).")
+    if verbose:
+        print("\n" + note + "\n\n" + table, flush=True)
 
-    os.makedirs(args.output, exist_ok=True)
+    os.makedirs(output, exist_ok=True)
+    config = {**dataclasses.asdict(base), "methods": list(method_names), "seeds": list(seeds), "output": output}
+    for key in ("method", "seed", "hyperparameters", "verbose"):
+        config.pop(key)
     write_markdown_and_json(
-        os.path.join(args.output, "results.md"), f"# Comparison\n\n{note}\n\n{table}\n",
-        os.path.join(args.output, "results.json"), {"config": vars(args), "summary": summary},
+        os.path.join(output, "results.md"), f"# Comparison\n\n{note}\n\n{table}\n",
+        os.path.join(output, "results.json"), {"config": config, "summary": summary},
     )
-    fig = figure(args, summary, columns)
-    fig.savefig(os.path.join(args.output, "results.png"), dpi=100)
+    fig = figure(summary, columns, f"{base.dataset}: {len(seeds)} seed(s), {base.epochs} epochs")
+    fig.savefig(os.path.join(output, "results.png"), dpi=100)
     pyplot().close(fig)
     return summary
+
+
+def main(argv=None):
+    """``python -m models.compare``: returns the summary (see :func:`compare`)."""
+    import tensorflow as tf
+
+    args = parse_args(argv)
+    # Many models in one process: TF's "N calls triggered tf.function retracing" warning is expected.
+    tf.get_logger().setLevel("ERROR")
+    base = TrainConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
+                       learning_rate=args.learning_rate, backbone=args.backbone,
+                       mixed_precision=args.mixed_precision)
+    return compare(args.methods, args.seeds, base, args.output)
 
 
 LABELS = {"accuracy": "test accuracy (higher is better)", "ece": "test ECE (lower is better)",
           "tar@far=0.01": "TAR at FAR 1e-2 (higher is better)", "tar@far=0.001": "TAR at FAR 1e-3 (higher is better)"}
 
 
-def figure(args, summary, columns):
+def figure(summary, columns, title):
     """The comparison chart: one panel per metric, a bar per method (mean over seeds, error bars
     ± one sample standard deviation over seeds)."""
     plt = pyplot()
+    names = list(summary)
+    seeds = len(summary[names[0]][columns[0]])
 
     fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.9), squeeze=False)
     for axis, key in zip(axes[0], columns):
-        means = [np.mean(summary[m][key]) for m in args.methods]
-        errors = [np.std(summary[m][key], ddof=1) if len(args.seeds) > 1 else 0.0 for m in args.methods]
+        means = [np.mean(summary[m][key]) for m in names]
+        errors = [np.std(summary[m][key], ddof=1) if seeds > 1 else 0.0 for m in names]
         axis.bar(range(len(means)), means, yerr=errors, color="tab:blue", capsize=3)
-        axis.set_xticks(range(len(means)), args.methods, rotation=45, ha="right")
+        axis.set_xticks(range(len(means)), names, rotation=45, ha="right")
         axis.set_ylabel(LABELS.get(key, key))
         axis.set_title(LABELS.get(key, key), fontsize=10)
         if key != "ece":  # accuracy-like: zoom in on the range the methods span
             low = min(m - e for m, e in zip(means, errors))
             axis.set_ylim(max(0.0, low - 0.05 * (1.0 - low) - 0.01), 1.0)
-    bars = "mean ± sample std over seeds" if len(args.seeds) > 1 else "one seed, no error bars"
-    fig.suptitle(f"{args.dataset}: {len(args.seeds)} seed(s), {args.epochs} epochs ({bars})")
+    bars = "mean ± sample std over seeds" if seeds > 1 else "one seed, no error bars"
+    fig.suptitle(f"{title} ({bars})")
     fig.tight_layout()
     return fig
 

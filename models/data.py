@@ -219,15 +219,18 @@ def _check_options(name, options):
 # ----------------------------------------------------------------------------- embedded sets
 
 
-def digits_split(split_seed=SPLIT_SEED):
-    """scikit-learn's digits as ``(x_train, y_train, x_test, y_test)``: 8×8×1 float32 images in [0, 1],
-    int32 labels, a stratified 70/30 split fixed by ``split_seed`` (1257 / 540 images)."""
+def digits_split(split_seed=SPLIT_SEED, flatten=False):
+    """scikit-learn's digits as ``(x_train, y_train, x_test, y_test)``: 8×8×1 float32 images in [0, 1]
+    (64-pixel vectors with ``flatten``), int32 labels, a stratified 70/30 split fixed by ``split_seed``
+    (1257 / 540 images)."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     x = (digits.data / 16.0).astype(np.float32).reshape(-1, 8, 8, 1)  # pixels are 0..16
     y = digits.target.astype(np.int32)
     x_train, x_test, y_train, y_test = _stratified_split(x, y, TEST_FRACTION, split_seed)
+    if flatten:
+        x_train, x_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
     return x_train, y_train, x_test, y_test
 
 

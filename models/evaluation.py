@@ -25,13 +25,17 @@ def mean_nll(logits, labels):
     return float(-log_softmax(logits)[np.arange(len(labels)), labels].mean())
 
 
-def expected_calibration_error(logits, labels, num_bins=NUM_BINS):
-    """ECE of ``softmax(logits)``, computed by the library's streaming metric."""
+def _calibration_metric(logits, labels, num_bins):
     import keras_losses
 
     metric = keras_losses.ExpectedCalibrationError(num_bins=num_bins, from_logits=True)
     metric.update_state(np.asarray(labels).reshape(-1), np.asarray(logits, np.float32))
-    return float(metric.result())
+    return metric
+
+
+def expected_calibration_error(logits, labels, num_bins=NUM_BINS):
+    """ECE of ``softmax(logits)``, computed by the library's streaming metric."""
+    return float(_calibration_metric(logits, labels, num_bins).result())
 
 
 def classification_metrics(logits, labels, num_bins=NUM_BINS):
@@ -45,19 +49,12 @@ def classification_metrics(logits, labels, num_bins=NUM_BINS):
 
 
 def reliability_bins(logits, labels, num_bins=NUM_BINS):
-    """Per-bin sample counts, mean confidence and accuracy, binned as ExpectedCalibrationError bins
-    (bin ``b`` holds confidences in ``(b/M, (b+1)/M]``); empty bins hold NaN. ``ece`` is the same
-    number the metric gives."""
-    probs = np.exp(log_softmax(logits))
-    labels = np.asarray(labels).reshape(-1)
-    confidence = probs.max(axis=-1)
-    correct = (probs.argmax(axis=-1) == labels).astype(np.float64)
-    bins = np.clip(np.ceil(confidence * num_bins).astype(int) - 1, 0, num_bins - 1)
-    counts = np.bincount(bins, minlength=num_bins).astype(np.float64)
-    conf_sum = np.bincount(bins, weights=confidence, minlength=num_bins)
-    correct_sum = np.bincount(bins, weights=correct, minlength=num_bins)
+    """Per-bin sample counts, mean confidence and accuracy, from the bins of the library's
+    ``ExpectedCalibrationError`` (bin ``b`` holds confidences in ``(b/M, (b+1)/M]``); empty bins hold
+    NaN. ``ece`` is the metric's value."""
+    metric = _calibration_metric(logits, labels, num_bins)
+    counts, conf_sum, correct_sum = (np.asarray(t, np.float64) for t in metric.bin_totals())
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf = np.where(counts > 0, conf_sum / counts, np.nan)
         accuracy = np.where(counts > 0, correct_sum / counts, np.nan)
-    ece = float(np.abs(correct_sum - conf_sum).sum() / max(counts.sum(), 1.0))
-    return {"counts": counts, "confidence": mean_conf, "accuracy": accuracy, "ece": ece}
+    return {"counts": counts, "confidence": mean_conf, "accuracy": accuracy, "ece": float(metric.result())}

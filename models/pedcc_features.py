@@ -24,14 +24,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
 from models._common import pyplot  # noqa: E402
-
-
-def load_digits_split(seed=0):
-    """``(x_train, x_test, y_train, y_test)``: digits as 64-pixel vectors in [0, 1], ``models.data``'s split."""
-    from models.data import digits_split
-
-    x_train, y_train, x_test, y_test = digits_split(seed)
-    return x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1), y_train, y_test
+from models.data import digits_split  # noqa: E402
 
 
 def build(method, feature_dim, num_classes=10):
@@ -101,7 +94,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
-    data = load_digits_split()
+    x_train, y_train, x_test, y_test = digits_split(flatten=True)
+    data = x_train, x_test, y_train, y_test
     results = {}
     for method in ("softmax", "pedcc"):
         for dim in (2, 3):

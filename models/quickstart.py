@@ -1,39 +1,25 @@
-"""Quickstart: compare every shipped loss and head on digits.
+"""Quickstart: compare every method of the registry on digits.
 
-Trains the same small MLP (64 pixels → Dense(64, relu) → a 10-class head) on
-scikit-learn's bundled 8×8 digits (no download) once per method and seed, then
-reports test accuracy, expected calibration error and mean negative
-log-likelihood:
+Trains the same small MLP (64 pixels → Dense(64, relu) → the method's head) on scikit-learn's
+bundled 8×8 digits (no download) once per method and seed, then reports test accuracy, expected
+calibration error and mean negative log-likelihood:
 
-    python -m models.quickstart                        # all methods, 1 seed
+    python -m models.quickstart                        # every method, 1 seed
     python -m models.quickstart --seeds 0 1 2          # mean ± std over 3 seeds
     python -m models.quickstart --methods softmax,gsc --epochs 5 --output runs/qs
 
-Methods (every one trains the model with Adam on integer labels unless noted):
+Every method trains with Adam on integer labels, with the head, loss and hyper-parameter defaults
+of :mod:`models.methods` (``python -m models.train --help`` lists them); ``--gsc-gamma`` changes
+GSC's γ. The cosine heads output cosines; their class probabilities (for ECE and NLL) are
+softmax(s·cos), the scale they are trained with, without the margin.
 
-    softmax          cross-entropy on the logits (SparseCategoricalCrossentropy)
-    label-smoothing  cross-entropy against one-hot targets smoothed by ε = 0.1
-                     (Keras' CategoricalCrossentropy; its sparse version has no
-                     label smoothing)
-    gsc              keras_losses.GSCLoss(gamma=1.0, top_k=2); the GSC paper
-                     reports γ ∈ [0.005, 2] (``--gsc-gamma`` changes it)
-    scaled-bn        logits → keras_losses.ScaledBatchNormalization(scale=1.0)
-                     → cross-entropy
-    cosface          keras_losses.CosineDense(10) + CosFaceLoss(scale=16, margin=0.35)
-    arcface          keras_losses.CosineDense(10) + ArcFaceLoss(scale=16, margin=0.5)
-    npcface          keras_losses.CosineDense(10) + NPCFaceLoss(scale=16), paper margins
+The train/test split (70/30, stratified) is fixed; a seed sets the weights' initialisation and the
+shuffling order, through ``keras.utils.set_random_seed`` and the ``tf.data`` shuffle seed, so a run
+is reproducible given its seeds.
 
-The cosine heads output cosines; their class probabilities (for ECE and NLL)
-are softmax(16·cos), the same scale they are trained with, without the margin.
-
-The train/test split (70/30, stratified) is fixed; a seed sets the weights'
-initialisation and the shuffling order, through ``keras.utils.set_random_seed``
-and the ``tf.data`` shuffle seed, so a run is reproducible given its seeds.
-
-Writes ``<output>/results.md`` (the markdown table printed at the end),
-``<output>/results.json`` (per-run numbers and the summary) and
-``<output>/reliability.png`` (one reliability diagram per method, predictions
-pooled over seeds).
+Writes ``<output>/results.md`` (the markdown table printed at the end), ``<output>/results.json``
+(per-run numbers and the summary) and ``<output>/reliability.png`` (one reliability diagram per
+method, predictions pooled over seeds).
 """
 
 import argparse
@@ -46,16 +32,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import keras_losses  # noqa: E402
-from models._common import (  # noqa: E402
-    name_list, non_negative_float, positive_int, pyplot, seed_list, write_markdown_and_json,
-)
-from models.evaluation import mean_nll  # noqa: E402
+from models import methods  # noqa: E402
+from models._common import name_list, positive_int, pyplot, seed_list, write_markdown_and_json  # noqa: E402
+from models.data import digits_split  # noqa: E402
+from models.evaluation import NUM_BINS, classification_metrics  # noqa: E402
 from models.plots import reliability_figure  # noqa: E402
 
-METHODS = ("softmax", "label-smoothing", "gsc", "scaled-bn", "cosface", "arcface", "npcface")
-COSINE_METHODS = ("cosface", "arcface", "npcface")
-COSINE_SCALE = 16.0
 DEFAULT_EPOCHS = 30
 DEFAULT_OUTPUT = os.path.join("runs", "quickstart")
 BATCH_SIZE = 32
@@ -63,11 +45,6 @@ EVAL_BATCH_SIZE = 256
 LEARNING_RATE = 1e-3
 HIDDEN_UNITS = 64
 SPLIT_SEED = 0
-NUM_BINS = 15
-LABEL_SMOOTHING = 0.1
-GSC_GAMMA = 1.0
-GSC_TOP_K = 2
-BN_SCALE = 1.0
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -96,23 +73,29 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--methods",
-        type=name_list(METHODS, "method"),
-        default=list(METHODS),
-        help=f"comma-separated methods to run (default all: {','.join(METHODS)})",
+        type=lambda text: name_list(methods.names(), "method")(text),
+        default=None,
+        help=f"comma-separated methods to run (default all: {','.join(methods.names())})",
     )
     parser.add_argument(
         "--output",
         default=DEFAULT_OUTPUT,
         help=f"folder for results.md, results.json and reliability.png (default {DEFAULT_OUTPUT})",
     )
+    gsc_gamma = next(hp for hp in methods.get("gsc").hyperparameters if hp.name == "gsc_gamma")
     parser.add_argument(
         "--gsc-gamma",
-        type=non_negative_float,
-        default=GSC_GAMMA,
-        help=f"γ of the gsc method (default {GSC_GAMMA}; the GSC paper reports 0.005 to 2)",
+        type=float,
+        default=gsc_gamma.default_value,
+        help=f"γ of the gsc method (default {gsc_gamma.default_value}; the GSC paper reports 0.005 to 2)",
     )
     args = parser.parse_args(argv)
     args.seeds = list(dict.fromkeys(seed for group in args.seeds for seed in group))
+    args.methods = list(methods.names()) if args.methods is None else args.methods
+    try:
+        gsc_gamma.check(args.gsc_gamma)
+    except ValueError as error:
+        parser.error(f"--gsc-gamma: {error.detail}")
     return args
 
 
@@ -120,13 +103,11 @@ def parse_args(argv=None):
 
 
 def load_data():
-    """Digits scaled to [0, 1] as 64-pixel vectors, split 70/30 stratified with a fixed seed (the
-    split of ``models.data``)."""
-    from models.data import digits_split
-
-    x_train, y_train, x_test, y_test = digits_split(SPLIT_SEED)
+    """Digits as 64-pixel vectors in [0, 1], split 70/30 stratified with a fixed seed (the split of
+    ``models.data``)."""
+    x_train, y_train, x_test, y_test = digits_split(SPLIT_SEED, flatten=True)
     num_classes = int(y_train.max()) + 1
-    return x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1), y_train, y_test, num_classes
+    return x_train, x_test, y_train, y_test, num_classes
 
 
 def make_dataset(x, y, batch_size, shuffle_seed=None):
@@ -139,81 +120,45 @@ def make_dataset(x, y, batch_size, shuffle_seed=None):
 # ----------------------------------------------------------------------------- models
 
 
-def build_model(method, num_features, num_classes):
-    inputs = keras.Input((num_features,), name="pixels")
-    hidden = keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="hidden")(inputs)
-    if method in COSINE_METHODS:
-        cosines = keras_losses.CosineDense(num_classes, name="cosines")(hidden)
-        return keras.Model(inputs, cosines, name="quickstart_" + method)
-    logits = keras.layers.Dense(num_classes, name="logits")(hidden)
-    if method == "scaled-bn":
-        logits = keras_losses.ScaledBatchNormalization(scale=BN_SCALE, name="scaled_bn")(logits)
-    return keras.Model(inputs, logits, name="quickstart_" + method.replace("-", "_"))
-
-
-def make_loss(method, gsc_gamma):
-    """Returns ``(loss, one_hot_labels)`` for a method."""
-    if method in ("softmax", "scaled-bn"):
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True), False
-    if method == "label-smoothing":
-        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=LABEL_SMOOTHING)
-        return loss, True
-    if method == "gsc":
-        return keras_losses.GSCLoss(gamma=gsc_gamma, top_k=GSC_TOP_K, from_logits=True), False
-    if method == "cosface":
-        return keras_losses.CosFaceLoss(scale=COSINE_SCALE), False
-    if method == "arcface":
-        return keras_losses.ArcFaceLoss(scale=COSINE_SCALE), False
-    if method == "npcface":
-        return keras_losses.NPCFaceLoss(scale=COSINE_SCALE), False
-    raise ValueError(f"unknown method {method!r}; valid methods are: {', '.join(METHODS)}")
-
-
-# ----------------------------------------------------------------------------- evaluation
+def build_model(method, params, num_features, num_classes, seed):
+    """The MLP backbone → the method's head (:meth:`models.methods.Method.build_model`)."""
+    backbone = keras.Sequential(
+        [keras.Input((num_features,)), keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="hidden")],
+        name="mlp",
+    )
+    return method.build_model(backbone, (num_features,), num_classes, params, seed=seed,
+                              name="quickstart_" + method.name.replace("-", "_"))
 
 
 # ----------------------------------------------------------------------------- one run
 
 
-def run_one(method, seed, data, epochs, gsc_gamma):
+def run_one(method_name, seed, data, epochs, overrides=None):
     """Trains and evaluates one method with one seed; returns ``(record, test_logits)``."""
     x_train, x_test, y_train, y_test, num_classes = data
     start = time.perf_counter()
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
 
-    loss, one_hot = make_loss(method, gsc_gamma)
-    train_labels = np.eye(num_classes, dtype="float32")[y_train] if one_hot else y_train
-    test_labels = np.eye(num_classes, dtype="float32")[y_test] if one_hot else y_test
-    train_ds = make_dataset(x_train, train_labels, BATCH_SIZE, shuffle_seed=seed)
-    test_ds = make_dataset(x_test, test_labels, EVAL_BATCH_SIZE)
-
-    model = build_model(method, x_train.shape[-1], num_classes)
-    model.compile(
-        optimizer=keras.optimizers.Adam(LEARNING_RATE),
-        loss=loss,
-        metrics=["accuracy"],
-    )
+    method = methods.get(method_name)
+    params = method.resolve(overrides)
+    train_ds = make_dataset(method.fit_inputs(x_train, y_train), y_train, BATCH_SIZE, shuffle_seed=seed)
+    model = build_model(method, params, x_train.shape[-1], num_classes, seed)
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=method.make_loss(params),
+                  metrics=["accuracy"])
     # The dataset is already shuffled (with the seed); shuffle=False only silences Keras.
     history = model.fit(train_ds, epochs=epochs, shuffle=False, verbose=0)
-    scores = model.evaluate(test_ds, verbose=0, return_dict=True)
     # A direct call (inference mode) avoids tracing a new predict function per run.
-    logits = keras.ops.convert_to_numpy(model(x_test, training=False))
-    if method in COSINE_METHODS:
-        logits = COSINE_SCALE * logits  # cosines → the logits the head was trained on, no margin
-    ece = keras_losses.ExpectedCalibrationError(num_bins=NUM_BINS, from_logits=True)
-    ece.update_state(y_test, logits)
-    seconds = time.perf_counter() - start
-
+    outputs = model(method.predict_inputs(x_test), training=False)
+    logits = method.to_logits(keras.ops.convert_to_numpy(outputs), params)  # cosines → s·cos, no margin
+    metrics = classification_metrics(logits, y_test, NUM_BINS)
     record = {
-        "method": method,
+        "method": method_name,
         "seed": seed,
-        "accuracy": float(scores["accuracy"]),
-        "ece": float(ece.result()),
-        "nll": mean_nll(logits, y_test),
-        "seconds": seconds,
-        "test_loss": float(scores["loss"]),
+        **metrics,
+        "seconds": time.perf_counter() - start,
         "final_train_loss": float(history.history["loss"][-1]),
+        "hyperparameters": params,
     }
     return record, logits
 
@@ -275,7 +220,8 @@ def main(argv=None):
     for method in args.methods:
         method_logits = []
         for seed in args.seeds:
-            record, logits = run_one(method, seed, data, args.epochs, args.gsc_gamma)
+            overrides = {"gsc_gamma": args.gsc_gamma} if method == "gsc" else {}
+            record, logits = run_one(method, seed, data, args.epochs, overrides)
             runs.append(record)
             method_logits.append(logits)
             counter = f"[{len(runs):>{len(str(total))}}/{total}]"
@@ -290,7 +236,7 @@ def main(argv=None):
     summary = {
         method: {
             key: _summary([r[key] for r in runs if r["method"] == method])
-            for key in ("accuracy", "ece", "nll", "seconds", "test_loss", "final_train_loss")
+            for key in ("accuracy", "ece", "nll", "seconds", "final_train_loss")
         }
         for method in args.methods
     }
@@ -300,16 +246,14 @@ def main(argv=None):
         "train_size": int(len(x_train)),
         "test_size": int(len(x_test)),
         "split_seed": SPLIT_SEED,
-        "model": f"Dense({HIDDEN_UNITS}, relu) -> Dense({num_classes}) logits",
+        "model": f"Dense({HIDDEN_UNITS}, relu) -> the method's head ({num_classes} classes)",
         "optimizer": f"Adam(learning_rate={LEARNING_RATE})",
         "batch_size": BATCH_SIZE,
         "epochs": args.epochs,
         "seeds": args.seeds,
         "methods": args.methods,
-        "label_smoothing": LABEL_SMOOTHING,
-        "gsc": {"gamma": args.gsc_gamma, "top_k": GSC_TOP_K},
-        "scaled_bn_scale": BN_SCALE,
-        "cosine_heads": {"scale": COSINE_SCALE, "probabilities": "softmax(scale * cos)"},
+        "hyperparameters": {m: next(r["hyperparameters"] for r in runs if r["method"] == m) for m in args.methods},
+        "cosine_heads": "probabilities softmax(scale * cos), without the margin",
         "ece_bins": NUM_BINS,
     }
     paths = {
@@ -334,9 +278,10 @@ def main(argv=None):
             f"{config['model']}, {config['optimizer']}, batch {BATCH_SIZE}, {args.epochs} epochs; "
             f"{config['train_size']} train / {config['test_size']} test (stratified, split seed "
             f"{SPLIT_SEED}); seeds {', '.join(map(str, args.seeds))}{std_note}.",
-            f"label-smoothing ε = {LABEL_SMOOTHING}; gsc γ = {args.gsc_gamma}, top_k = {GSC_TOP_K}; "
-            f"scaled-bn scale = {BN_SCALE}; cosine heads (cosface, arcface, npcface) scale = "
-            f"{COSINE_SCALE}, probabilities softmax(scale·cos). ECE with {NUM_BINS} equal-width bins; NLL is the mean "
+            "Hyper-parameters: " + "; ".join(
+                f"{m} " + ", ".join(f"{k} = {v}" for k, v in config["hyperparameters"][m].items())
+                for m in args.methods if config["hyperparameters"][m]) + ".",
+            f"Cosine heads: probabilities softmax(s·cos). ECE with {NUM_BINS} equal-width bins; NLL is the mean "
             "test negative log-likelihood; seconds cover building, training and evaluating one run.",
             "",
             table,

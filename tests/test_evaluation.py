@@ -1,5 +1,6 @@
 """models/evaluation.py: accuracy, ECE, NLL and reliability bins agree with float64 references
-written here from the definitions (and ECE with the library's streaming metric)."""
+written here from the definitions (ECE and the reliability bins come from the library's streaming
+metric, which computes in float32)."""
 
 import numpy as np
 
@@ -30,11 +31,11 @@ def test_metrics_match_the_definitions():
     assert abs(metrics["nll"] - nll) < 1e-10 and abs(mean_nll(logits, labels) - nll) < 1e-10
     assert abs(metrics["ece"] - ece) < 1e-5  # the library metric runs in float32
     bins = reliability_bins(logits, labels, 15)
-    assert abs(bins["ece"] - ece) < 1e-10
+    assert abs(bins["ece"] - ece) < 1e-5
     np.testing.assert_array_equal(bins["counts"], sums[:, 0])
     filled = sums[:, 0] > 0
-    np.testing.assert_allclose(bins["confidence"][filled], sums[filled, 1] / sums[filled, 0], rtol=1e-12)
-    np.testing.assert_allclose(bins["accuracy"][filled], sums[filled, 2] / sums[filled, 0], rtol=1e-12)
+    np.testing.assert_allclose(bins["confidence"][filled], sums[filled, 1] / sums[filled, 0], rtol=1e-6)
+    np.testing.assert_allclose(bins["accuracy"][filled], sums[filled, 2] / sums[filled, 0], rtol=1e-6)
     assert np.isnan(bins["accuracy"][~filled]).all()  # empty bins have no accuracy, not 0
 
 
@@ -43,5 +44,5 @@ def test_other_bin_counts_and_column_labels():
     labels = np.array([[0], [0], [1]])  # (N, 1) labels are accepted like (N,)
     for num_bins in (1, 4, 40):
         ece, _, _ = _reference(logits, labels.ravel(), num_bins)
-        assert abs(reliability_bins(logits, labels, num_bins)["ece"] - ece) < 1e-12
+        assert abs(reliability_bins(logits, labels, num_bins)["ece"] - ece) < 1e-6
         assert abs(expected_calibration_error(logits, labels, num_bins) - ece) < 1e-6

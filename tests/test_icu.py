@@ -37,6 +37,7 @@ def _head(means, log_variances, **kwargs):
     kwargs.setdefault("lambda_mu", LAMBDA_MU)
     kwargs.setdefault("lambda_sigma", LAMBDA_SIGMA)
     head = keras_losses.GaussianClassHead(len(means), **kwargs)
+    head.batch_term_consumer = True  # the test takes the regulariser itself, as BatchTermModel does
     head.build((None, means.shape[1]))
     head.means.assign(means)
     head.log_variances.assign(log_variances)
@@ -83,7 +84,7 @@ def test_loss_values_match_eq17_18(label_form, alpha, gamma):
 
 
 def test_regularizer_matches_eq14_over_present_classes():
-    """add_loss value = eq. 14 with eq. 12-13 class moments over present classes only (class 2 absent:
+    """The batch term = eq. 14 with eq. 12-13 class moments over present classes only (class 2 absent:
     its parameters get exactly zero regulariser gradient)."""
     means, log_variances = _parameters()
     (x,) = _as32(RNG.normal(size=(7, DIM)))
@@ -91,8 +92,8 @@ def test_regularizer_matches_eq14_over_present_classes():
     head = _head(means, log_variances)
     with tf.GradientTape() as tape:
         head(x.astype(np.float32), labels, training=True)
-        assert len(head.losses) == 1
-        regularizer = head.losses[0]
+        regularizer = head.pop_batch_term()
+    assert head.losses == []  # nothing goes through add_loss
     expected = reference.icu_regularizer(x, labels, means, log_variances, LAMBDA_MU, LAMBDA_SIGMA)
     np.testing.assert_allclose(float(regularizer), expected, rtol=1e-6, atol=1e-5)
     d_means, d_log_variances = tape.gradient(regularizer, [head.means, head.log_variances])
@@ -107,31 +108,32 @@ def test_one_hot_labels_give_the_same_regularizer():
     labels = np.array([2, 0, 2, 1, 0])
     head = _head(means, log_variances)
     head(x, labels, training=True)
-    sparse = float(head.losses[0])
+    sparse = float(head.pop_batch_term())
     head(x, np.eye(NUM_CLASSES, dtype=np.float32)[labels], training=True)
-    assert len(head.losses) == 1
-    np.testing.assert_allclose(float(head.losses[0]), sparse, rtol=1e-7)
+    np.testing.assert_allclose(float(head.pop_batch_term()), sparse, rtol=1e-7)
 
 
 def test_regularizer_only_with_labels_in_training():
-    """No add_loss without labels or with training=False; repeated calls do not accumulate."""
+    """No term without labels or with training=False; a later call replaces the term, never adds to it."""
     means, log_variances = _parameters()
     x = RNG.normal(size=(5, DIM)).astype(np.float32)
     labels = np.array([2, 0, 2, 1, 0])
     head = _head(means, log_variances)
     head(x)
-    assert head.losses == []
+    assert head.pop_batch_term() is None
     head(x, labels, training=False)
-    assert head.losses == []
+    assert head.pop_batch_term() is None
     head(x, None, training=True)
-    assert head.losses == []
+    assert head.pop_batch_term() is None
+    head(x, labels, training=True)
+    once = float(head.pop_batch_term())
     for _ in range(3):
         head(x, labels, training=True)
-    assert len(head.losses) == 1
+    assert float(head.pop_batch_term()) == once and head.pop_batch_term() is None
 
 
-def test_added_losses_are_kept_per_thread():
-    """A term added in one thread is invisible to others (the MirroredStrategy replica threads)."""
+def test_batch_terms_are_kept_per_thread():
+    """A term computed in one thread is invisible to others (the MirroredStrategy replica threads)."""
     means, log_variances = _parameters()
     x = RNG.normal(size=(4, DIM)).astype(np.float32)
     head = _head(means, log_variances)
@@ -139,7 +141,8 @@ def test_added_losses_are_kept_per_thread():
 
     def replica(name, labels):
         head(x, labels, training=True)
-        seen[name] = [float(v) for v in head.losses]
+        term = head.pop_batch_term()
+        seen[name] = [] if term is None else [float(term)]
 
     threads = [
         threading.Thread(target=replica, args=("a", np.array([0, 0, 1, 1]))),
@@ -149,10 +152,21 @@ def test_added_losses_are_kept_per_thread():
         thread.start()
         thread.join()
     assert len(seen["a"]) == len(seen["b"]) == 1 and seen["a"] != seen["b"]
-    assert head.losses == []  # the main thread added nothing
-    head(x, np.array([0, 1, 2, 3]), training=True)
-    assert len(head.losses) == 1
-    assert head._losses_by_thread.keys() == {threading.get_ident()}  # finished threads pruned
+    assert head.pop_batch_term() is None  # the main thread computed nothing
+
+
+def test_plain_model_refuses_to_drop_the_regularizer():
+    """A GaussianClassHead trained with labels inside a plain keras.Model (nobody adds its term) raises."""
+    images = keras.Input((DIM,), name="image")
+    labels = keras.Input((), dtype="int32", name="label", optional=True)
+    logits = keras_losses.GaussianClassHead(NUM_CLASSES)(images, labels)
+    model = keras.Model({"image": images, "label": labels}, logits)
+    model.compile(optimizer="sgd", loss=keras_losses.ICULoss())
+    x = RNG.normal(size=(8, DIM)).astype(np.float32)
+    y = np.arange(8) % NUM_CLASSES
+    with pytest.raises(ValueError, match="BatchTermModel"):
+        model.fit({"image": x, "label": y}, y, epochs=1, verbose=0)
+    assert model.predict({"image": x, "label": None}, verbose=0).shape == (8, NUM_CLASSES)  # predicting is fine
 
 
 def test_margin_hazard_when_distance_is_negative():
@@ -178,7 +192,7 @@ def _objective_and_gradients(x, labels, means, log_variances, alpha, gamma):
     loss = keras_losses.ICULoss(alpha=alpha, gamma=gamma)
     with tf.GradientTape() as tape:
         logits = head(features, labels, training=True)
-        total = loss(labels, logits) + head.losses[0]
+        total = loss(labels, logits) + head.pop_batch_term()
     gradients = tape.gradient(total, [features, head.means, head.log_variances])
     return float(total), [np.asarray(g) for g in gradients]
 
@@ -332,7 +346,7 @@ def test_distribution_equivalence_with_regularizer():
 @pytest.mark.slow
 def test_distributed_regularizer_value_equals_single_device():
     """Regulariser alone (zero compiled loss): the loss logged under 2 replicas equals one device and
-    the float64 reference at every step — the add_loss term is counted once, over the global batch."""
+    the float64 reference at every step — the batch term is counted once, over the global batch."""
     result = harness.assert_distribution_equivalent("tests.test_icu:regularizer_only_case")
     _, regularizer = _step0_reference(regularizer_only_case())
     np.testing.assert_allclose(result["mirrored"]["logs"][0]["loss"], regularizer, rtol=1e-5, atol=1e-5)
@@ -363,6 +377,8 @@ def test_keras_round_trip(tmp_path):
     model.fit(case.x, case.y, batch_size=16, epochs=1, verbose=0)
     x = {"image": case.x["image"], "label": None}
     reloaded = harness.assert_keras_round_trip(model, x, tmp_path)
+    assert type(reloaded) is keras_losses.BatchTermModel  # reloads able to train with its regulariser
+    reloaded.fit(case.x, case.y, batch_size=16, epochs=1, verbose=0)
     assert reloaded.get_layer("icu_head").get_config() == model.get_layer("icu_head").get_config()
 
 
@@ -378,7 +394,6 @@ def test_mixed_precision(policy):
         y = case.y[:16]
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
-            assert len(model.losses) == 1
             loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
         gradients = tape.gradient(loss, model.trainable_variables)
         assert keras.backend.standardize_dtype(y_pred.dtype) == "float32"

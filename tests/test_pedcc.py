@@ -22,13 +22,13 @@ def test_values_and_gradients_match_reference(n, mse_reduction):
     """Layer + loss from features: per-sample values and d(mean loss)/d(features) match within 1e-5."""
     centroids = _centroids()
     layer = keras_losses.PEDCCDense(NUM_CLASSES, centroids=centroids)
-    loss = keras_losses.PEDCCLoss(n=n, mse_reduction=mse_reduction, reduction=None)
+    loss = keras_losses.PEDCCLoss(n=n, mse_reduction=mse_reduction)
     x = RNG.normal(size=(6, DIM))
     labels = RNG.integers(0, NUM_CLASSES, 6)
     features = tf.constant(x, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(features)
-        values = loss(labels, layer(features))
+        values = loss.call(labels, layer(features))  # per-sample values: AM-softmax + the batch term
         mean = tf.reduce_mean(values)
     x32 = x.astype(np.float32).astype(np.float64)
 

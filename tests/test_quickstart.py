@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from models import quickstart
+from models import methods, quickstart
 
 
 def test_quickstart_short_run_writes_results(tmp_path):
@@ -37,6 +37,6 @@ def test_quickstart_rejects_unknown_method(tmp_path, capsys):
     assert excinfo.value.code not in (0, None)
     error = capsys.readouterr().err
     assert "bogus" in error
-    for method in quickstart.METHODS:
+    for method in methods.names():
         assert method in error
     assert not (tmp_path / "results.json").exists()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from models import train
+from models import methods, train
 from tests.harness import REPO_ROOT
 
 FAST = ["--epochs", "2", "--batch-size", "64", "--embedding-dim", "16", "--learning-rate", "0.01", "--verbose", "0"]
@@ -20,7 +20,7 @@ def _history_epochs(folder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", train.METHODS)
+@pytest.mark.parametrize("method", methods.names())
 def test_every_method_trains_and_writes_its_outputs(method, tmp_path):
     """Each method trains on digits and writes the model, metrics, history, TensorBoard logs and plots."""
     out = tmp_path / method
@@ -47,7 +47,7 @@ def test_verification_reports_tar_at_far(tmp_path):
 KILLER = """
 import os, signal, sys
 import keras
-from models import train
+from models import methods, train
 
 original = keras.callbacks.BackupAndRestore.on_epoch_end
 
@@ -100,7 +100,7 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from models import train
+from models import methods, train
 print(json.dumps(train.main(sys.argv[1:])))
 """
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")

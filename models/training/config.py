@@ -1,0 +1,113 @@
+"""What one training run is: :class:`TrainConfig`, checked and completed by :meth:`TrainConfig.resolved`."""
+
+import dataclasses
+import os
+
+from models import methods
+
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+PRECISIONS = {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+# Settings that define a run besides the method's hyper-parameters; resuming with others is refused.
+RUN_KEYS = ("method", "dataset", "backbone", "epochs", "batch_size", "seed", "embedding_dim", "learning_rate",
+            "mixed_precision", "jit_compile")
+
+
+class UsageError(ValueError):
+    """A bad setting or an output folder that holds another run: the command line exits with code 2.
+
+    ``hyperparameter`` names the method hyper-parameter at fault, if one is; ``detail`` is then the
+    library's message about it.
+    """
+
+    def __init__(self, message, hyperparameter=None, detail=None):
+        super().__init__(message)
+        self.hyperparameter, self.detail = hyperparameter, detail
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One training run of ``models.train``; every field is also a command-line flag.
+
+    Attributes:
+        method: a name in :mod:`models.methods`.
+        dataset: a name in ``models.data.DATASETS``.
+        backbone: a name in ``models.backbones.BACKBONES``; None picks one that suits the dataset.
+        epochs: epochs to train.
+        batch_size: global batch size (divided among the replicas).
+        seed: seeds the initial weights, the shuffling and anything the head generates.
+        output: the run folder; None means ``runs/<dataset>-<method>-seed<seed>``.
+        strategy: ``auto`` (mirrored over several GPUs, else one device), ``default``, ``mirrored``
+            or ``multiworker`` (``TF_CONFIG``; see :mod:`models.multiworker`).
+        mixed_precision: ``off``, ``float16`` or ``bfloat16``.
+        jit_compile: XLA (ignored with several replicas).
+        embedding_dim: width of the backbone's output.
+        learning_rate: Adam's learning rate.
+        verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+        hyperparameters: the method's hyper-parameters that differ from their defaults
+            (``{"scale": 30.0}``); :meth:`resolved` fills in the rest.
+    """
+
+    method: str = "softmax"
+    dataset: str = "digits"
+    backbone: str = None
+    epochs: int = 20
+    batch_size: int = 64
+    seed: int = 0
+    output: str = None
+    strategy: str = "auto"
+    mixed_precision: str = "off"
+    jit_compile: bool = False
+    embedding_dim: int = 64
+    learning_rate: float = 1e-3
+    verbose: int = 1
+    hyperparameters: dict = dataclasses.field(default_factory=dict)
+
+    def resolved(self):
+        """A copy with every setting checked and every default filled in.
+
+        Raises:
+            ValueError: naming the setting and what was expected.
+        """
+        from models.backbones import BACKBONES, default_backbone
+        from models.data import DATASETS
+
+        try:
+            method = methods.get(self.method)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        _choice("dataset", self.dataset, DATASETS)
+        if self.backbone is not None:
+            _choice("backbone", self.backbone, BACKBONES)
+        _choice("strategy", self.strategy, STRATEGIES)
+        _choice("mixed_precision", self.mixed_precision, tuple(PRECISIONS))
+        for name in ("epochs", "batch_size", "embedding_dim"):
+            _integer(name, getattr(self, name), low=1)
+        for name in ("seed", "verbose"):
+            _integer(name, getattr(self, name), low=0)
+        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) or not (
+                0 < self.learning_rate < float("inf")):
+            raise UsageError(f"`learning_rate` must be a finite number > 0, got {self.learning_rate!r}")
+        try:
+            hyperparameters = method.resolve(self.hyperparameters)
+        except methods.HyperParameterError as error:
+            raise UsageError(str(error), error.name, error.detail) from None
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        backbone = self.backbone or default_backbone(self.dataset)
+        output = self.output or os.path.join("runs", f"{self.dataset.replace('/', '_')}-{self.method}-seed{self.seed}")
+        return dataclasses.replace(self, backbone=backbone, output=output, hyperparameters=hyperparameters,
+                                   jit_compile=bool(self.jit_compile), learning_rate=float(self.learning_rate))
+
+    def run_settings(self):
+        """The settings stored in ``run.json`` (of a resolved config): what defines the run."""
+        return {**{key: getattr(self, key) for key in RUN_KEYS}, **self.hyperparameters}
+
+
+def _choice(name, value, choices):
+    if value not in choices:
+        raise UsageError(f"`{name}` must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _integer(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UsageError(f"`{name}` must be an integer >= {low}, got {value!r}")

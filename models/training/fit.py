@@ -1,0 +1,239 @@
+"""Fitting a run, with its run folder and the resume protocol; :func:`train` is the Python API.
+
+    from models.training import TrainConfig, train
+    metrics = train(TrainConfig(method="gsc", epochs=5, output="runs/gsc"))
+
+Interrupted runs resume: ``model.fit`` keeps a backup of the last completed epoch under
+``<output>/backup``; the same run started again continues from there. A finished run is not
+retrained. The run's settings are stored in ``<output>/run.json``; a different run on the same
+folder is refused (:class:`UsageError`) and nothing of the earlier run is touched.
+"""
+
+import contextlib
+import json
+import os
+import random
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from models import methods
+from models.training import build, plots
+from models.training.config import PRECISIONS, RUN_KEYS, TrainConfig, UsageError
+from models.training.evaluate import EVAL_BATCH_SIZE, evaluate
+
+# What the chief tells the other workers before anything else happens (else: the first epoch).
+REFUSED, FINISHED = -2, -1
+
+
+# ----------------------------------------------------------------------------- run folder
+
+
+def completed_epochs(backup_dir):
+    """Epochs finished by an interrupted run, from ``BackupAndRestore``'s metadata."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return int(json.load(f)["epoch"])
+
+
+def trim_history(path, epochs):
+    """Keeps the history rows of the first ``epochs`` epochs (drops a killed epoch's row)."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = f.read().splitlines()
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",")[0]) < epochs]
+    with open(path, "w") as f:
+        f.write("\n".join(kept) + ("\n" if kept else ""))
+
+
+def check_output_folder(config):
+    """Creates the run folder or checks that it holds this same run; returns the run settings."""
+    settings = config.run_settings()
+    path = os.path.join(config.output, "run.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f)
+        differing = {k: (previous.get(k), v) for k, v in settings.items() if previous.get(k) != v}
+        if differing:
+            details = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(differing.items()))
+            raise UsageError(
+                f"--output {config.output} holds a different run ({details}); choose another --output "
+                "or delete the folder. Nothing was changed."
+            )
+    elif os.path.isdir(config.output) and os.listdir(config.output):
+        raise UsageError(
+            f"--output {config.output} is not empty and holds no run.json; choose another folder. Nothing was changed."
+        )
+    else:
+        os.makedirs(config.output, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(settings, f, indent=2)
+    return settings
+
+
+def prepare_output(config):
+    """Checks or creates the run folder; returns the first epoch to train, or FINISHED."""
+    check_output_folder(config)
+    if os.path.exists(os.path.join(config.output, "metrics.json")):
+        return FINISHED
+    return completed_epochs(os.path.join(config.output, "backup"))
+
+
+def agree_on_start(config, strategy, role):
+    """The first epoch (or FINISHED), decided by the chief and shared with every worker."""
+    if role is None:
+        return prepare_output(config)
+    from models.multiworker import chief_number
+
+    start = REFUSED
+    try:
+        if role.is_chief:
+            start = prepare_output(config)
+    finally:  # told even when the chief refuses, so that no worker waits for it forever
+        start = chief_number(strategy, start)
+    if start == REFUSED:
+        raise UsageError("the chief refused this run; its error message says why")
+    return start
+
+
+# ----------------------------------------------------------------------------- process state
+
+
+@contextlib.contextmanager
+def run_state(config):
+    """Sets the run's dtype policy and seeds, and restores the caller's afterwards.
+
+    Inside: the policy of ``config.mixed_precision`` and every seed set from ``config.seed``
+    (Python, NumPy, TensorFlow and Keras' global seed generator). After: the caller's dtype policy
+    and the Python and NumPy random states, so runs in one process do not leak into each other or
+    into the caller.
+    """
+    policy = keras.config.dtype_policy()
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        keras.config.set_dtype_policy(PRECISIONS[config.mixed_precision] or "float32")
+        keras.utils.set_random_seed(config.seed)
+        yield
+    finally:
+        keras.config.set_dtype_policy(policy)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def train(config):
+    """Trains, evaluates and saves one run; returns its metrics (also in ``<output>/metrics.json``).
+
+    Args:
+        config: a :class:`TrainConfig` (checked and completed here).
+
+    Returns:
+        ``{"accuracy", "ece"}`` (classification) or ``{"tar@far=…"}`` (verification), with
+        ``epochs``, ``train_seconds``, ``replicas`` and ``device``. A worker that is not the chief
+        returns ``{"task", "replicas"}``.
+
+    Raises:
+        UsageError: a bad setting, or an output folder that holds another run.
+    """
+    if not isinstance(config, TrainConfig):
+        raise UsageError(f"`config` must be a models.training.TrainConfig, got {type(config).__name__}")
+    config = config.resolved()
+    strategy, role = build.make_strategy(config.strategy)
+    chief = role is None or role.is_chief
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise UsageError(f"--batch-size {config.batch_size} is not divisible by the {replicas} replicas")
+    if config.jit_compile and replicas > 1 and config.verbose:
+        print(f"note: --jit-compile is ignored with {replicas} replicas (XLA fails under tf.distribute in Keras)")
+    first_epoch = agree_on_start(config, strategy, role)
+    if first_epoch == FINISHED:
+        if not chief:
+            return {"task": f"{role.task_type}:{role.index}", "replicas": replicas}  # the chief reports
+        if config.verbose:
+            print(f"{config.output} already holds a finished run; its metrics:", flush=True)
+        with open(os.path.join(config.output, "metrics.json")) as f:
+            return json.load(f)
+    with run_state(config):
+        return _fit_and_evaluate(config, strategy, role, first_epoch)
+
+
+def _fit_and_evaluate(config, strategy, role, first_epoch):
+    from models.data import load_dataset
+
+    chief = role is None or role.is_chief
+    replicas = strategy.num_replicas_in_sync
+    bundle = load_dataset(config.dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
+                          first_epoch=first_epoch)
+    if bundle.train_size < config.batch_size:
+        raise UsageError(f"--batch-size {config.batch_size} exceeds the {bundle.train_size} training examples")
+    method = methods.get(config.method)
+    train_data = bundle.train
+    if method.uses_labels:  # the labels also feed the head
+        train_data = train_data.map(lambda x, y: (method.fit_inputs(x, y), y))
+    history_path = os.path.join(config.output, "history.csv")
+    callbacks = []
+    if chief:
+        trim_history(history_path, first_epoch)
+        if first_epoch and config.verbose:
+            print(f"resuming {config.output} after epoch {first_epoch}", flush=True)
+        callbacks = [  # history row first, then the backup: a kill in between only repeats a row
+            keras.callbacks.CSVLogger(history_path, append=True),
+            keras.callbacks.BackupAndRestore(os.path.join(config.output, "backup")),
+            keras.callbacks.TensorBoard(os.path.join(config.output, "tensorboard")),
+        ]
+    with strategy.scope():
+        model = build.compile_model(config, bundle.input_shape, bundle.num_classes, replicas)
+    steps_per_epoch = bundle.train_size // config.batch_size
+    start = time.perf_counter()
+    if role is None:
+        model.fit(train_data, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
+                  callbacks=callbacks, verbose=config.verbose,
+                  shuffle=False)  # load_dataset shuffles every epoch from (seed, epoch)
+    else:
+        from models import multiworker
+
+        multiworker.fit(
+            model, strategy, train_data, global_batch_size=config.batch_size, steps_per_epoch=steps_per_epoch,
+            epochs=config.epochs, first_epoch=first_epoch, callbacks=callbacks, chief=chief, verbose=config.verbose,
+        )
+        if not chief:
+            return {"task": f"{role.task_type}:{role.index}", "replicas": replicas}  # the chief reports
+        model = build.local_copy(config, bundle.input_shape, bundle.num_classes, model)
+    seconds = time.perf_counter() - start
+
+    x_test, y_test = bundle.test_arrays()
+    results, logits = evaluate(model, config, bundle, x_test, y_test)
+    results.update(epochs=config.epochs, train_seconds=seconds, replicas=replicas,
+                   device=tf.config.list_logical_devices()[0].device_type)
+    model.save(os.path.join(config.output, "model.keras"))
+    plots.curves(config, history_path, os.path.join(config.output, "curves.png"))
+    if logits is not None:
+        plots.reliability(config, logits, y_test, os.path.join(config.output, "reliability.png"))
+    if config.embedding_dim in (2, 3):
+        embeddings = build.feature_model(model).predict(x_test, verbose=0, batch_size=EVAL_BATCH_SIZE)
+        plots.features(config, embeddings, y_test, bundle.num_classes, os.path.join(config.output, "features.png"))
+    with open(os.path.join(config.output, "metrics.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    if config.verbose:
+        print(json.dumps(results, indent=2), flush=True)
+    return results
+
+
+def load_run(folder):
+    """A finished run's resolved :class:`TrainConfig` (from ``run.json``) and its trained model.
+
+        config, model = load_run("runs/compare/runs/arcface-seed0")
+        logits = models.training.evaluate.predict_logits(model, config, x_test)
+    """
+    with open(os.path.join(folder, "run.json")) as f:
+        settings = json.load(f)
+    general = {key: settings.pop(key) for key in list(settings) if key in RUN_KEYS}
+    config = TrainConfig(**general, output=folder, hyperparameters=settings).resolved()
+    return config, keras.saving.load_model(os.path.join(folder, "model.keras"))
