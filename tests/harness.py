@@ -1,8 +1,10 @@
 """Test harness shared by every component's tests: one line per property.
 
+    assert_standard_checks("mod:case", tmp_path, reference)   all of the below for one component
     assert_config_complete(obj)                     every __init__ argument is in get_config
     assert_keras_round_trip(model, x, tmp_path)     .keras save/load, identical outputs
     assert_distribution_equivalent("mod:case")      1 device vs MirroredStrategy on 2 CPUs
+    assert_reductions(loss, y, y_pred, reference)   every Keras reduction, with and without sample_weight
     assert_mixed_precision_trains(case, policy)     finite loss and gradients under a mixed policy
     assert_jit_matches(case)                        jit_compile=True trains like no XLA
     assert_gradients_match_finite_differences(fn, *arrays)   float64 central differences
@@ -10,10 +12,14 @@
     assert_value_error(argument, fn, *args)         ValueError naming `argument`
 
 A *training case* is a zero-argument function (importable as ``"module:function"``
-so a subprocess can rebuild it) returning a :class:`TrainingCase`.
+so a subprocess can rebuild it) returning a :class:`TrainingCase`. Cases checked under
+distribution are declared with ``@harness.distribution_case``: the first distribution check runs
+every declared case in one subprocess (one TensorFlow start, one MirroredStrategy) and keeps
+the results for the others.
 """
 
 import dataclasses
+import importlib
 import inspect
 import json
 import os
@@ -76,6 +82,11 @@ class _BatchLogs(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.logs.append({k: float(v) for k, v in (logs or {}).items()})
+
+
+def first_batch(case):
+    """``(x, y)`` of the case's first batch (``x`` may be a dict of arrays)."""
+    return keras.tree.map_structure(lambda a: a[: case.batch_size], case.x), case.y[: case.batch_size]
 
 
 def train_case(case, epochs=2, initial_weights=None, jit_compile=False):
@@ -144,36 +155,50 @@ def assert_keras_round_trip(model, x, tmp_path):
 
 # --- 2. distribution --------------------------------------------------------------------
 
+DISTRIBUTION_EPOCHS = 2
+_DISTRIBUTION_CASES = []  # "module:function" of every declared case, in import order
+_DISTRIBUTED_RESULTS = {}
 
-def run_distributed(case_path, epochs=2):
-    """Trains the case on one device and under MirroredStrategy on 2 logical CPUs.
 
-    Runs in a fresh subprocess (logical devices must be configured before
-    TensorFlow initialises, and only one MirroredStrategy may exist per process).
+def distribution_case(function):
+    """Declares a training case for the grouped distribution run (a decorator); returns it unchanged."""
+    path = f"{function.__module__}:{function.__name__}"
+    if path not in _DISTRIBUTION_CASES:
+        _DISTRIBUTION_CASES.append(path)
+    return function
+
+
+def run_distributed(case_path):
+    """The case trained on one device and under MirroredStrategy on 2 logical CPUs.
+
+    Runs, in one fresh subprocess (logical devices must be configured before TensorFlow
+    initialises, and only one MirroredStrategy may exist per process), this case and every
+    declared case not run yet; results are kept for the session.
 
     Returns:
-        dict with ``single`` and ``mirrored`` runs, each ``{"logs": [...], "weights": [...]}``.
+        dict with ``single`` and ``mirrored`` runs, each ``{"logs": [...], "weights": [...], "replicas"}``.
     """
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO_ROOT)
-    completed = subprocess.run(
-        [sys.executable, "-m", "tests._distributed_runner", case_path, str(epochs)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if completed.returncode != 0:
-        raise AssertionError(f"distributed runner failed:\n{completed.stderr[-4000:]}")
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    for run in result.values():
-        run["weights"] = [np.asarray(w) for w in run["weights"]]
-    return result
+    if case_path not in _DISTRIBUTED_RESULTS:
+        pending = [c for c in dict.fromkeys([case_path, *_DISTRIBUTION_CASES]) if c not in _DISTRIBUTED_RESULTS]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO_ROOT)
+        completed = subprocess.run(
+            [sys.executable, "-m", "tests._distributed_runner", str(DISTRIBUTION_EPOCHS), *pending],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
+        )
+        if completed.returncode != 0:
+            raise AssertionError(f"distributed runner failed:\n{completed.stderr[-4000:]}")
+        _DISTRIBUTED_RESULTS.update(json.loads(completed.stdout.strip().splitlines()[-1]))
+    result = _DISTRIBUTED_RESULTS[case_path]
+    if "error" in result:
+        raise AssertionError(f"{case_path} failed in the distributed runner:\n{result['error'][-4000:]}")
+    return {
+        run: {**values, "weights": [np.asarray(w) for w in values["weights"]]} for run, values in result.items()
+    }
 
 
-def assert_distribution_equivalent(case_path, epochs=2, atol=1e-5):
+def assert_distribution_equivalent(case_path, atol=1e-5):
     """1 device vs 2 replicas, same global batches: logs and weights equal within ``atol``."""
-    result = run_distributed(case_path, epochs)
+    result = run_distributed(case_path)
     single, mirrored = result["single"], result["mirrored"]
     assert mirrored["replicas"] == 2
     _assert_runs_equal(
@@ -191,7 +216,7 @@ def assert_mixed_precision_trains(case, policy):
     keras.config.set_dtype_policy(policy)
     try:
         model = _compile(case)
-        x, y = case.x[: case.batch_size], case.y[: case.batch_size]
+        x, y = first_batch(case)
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
             loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
@@ -271,3 +296,108 @@ def assert_value_error(argument, fn, *args, **kwargs):
         f"ValueError does not name `{argument}`: {info.value}"
     )
     return info.value
+
+
+# --- 7. reductions and sample weights -----------------------------------------------------
+
+REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum", None)
+
+
+def _with_reduction(loss, reduction):
+    return type(loss).from_config({**loss.get_config(), "reduction": reduction})
+
+
+def assert_reductions(loss, y_true, y_pred, reference, rtol=1e-5, atol=1e-6):
+    """Every Keras reduction, without and with ``sample_weight``, against a float64 reference.
+
+    ``reference(y_true, y_pred)`` returns either the per-sample values ``(B,)`` — then every
+    reduction must give what Keras' definition gives for them (``None``: ``w·v``; ``"sum"``:
+    ``Σ w·v``; ``"sum_over_batch_size"``/``"mean"``: ``Σ w·v / B``; ``"mean_with_sample_weight"``:
+    ``Σ w·v / Σ w``) — or, for a loss with a batch-level term, ``(per-sample part, batch term)``:
+    then the mean reductions must give ``mean(part) + term`` and ``"sum"`` ``Σ part + term`` (the
+    term counted once), while ``None``, ``"mean_with_sample_weight"`` and any ``sample_weight`` must
+    be rejected with a ``ValueError`` naming the argument.
+    """
+    expected = reference(y_true, np.asarray(y_pred, np.float64))
+    batch = len(y_true)
+    weights = np.random.default_rng(0).uniform(0.2, 2.0, size=batch)
+    if isinstance(expected, tuple):  # a batch-level term
+        part, term = expected
+        for reduction, value in (("sum_over_batch_size", part.mean() + term), ("mean", part.mean() + term),
+                                 ("sum", part.sum() + term)):
+            got = float(_with_reduction(loss, reduction)(y_true, y_pred))
+            np.testing.assert_allclose(got, value, rtol=rtol, atol=atol, err_msg=f"reduction={reduction!r}")
+        for reduction in (None, "none", "mean_with_sample_weight"):
+            assert_value_error("reduction", _with_reduction, loss, reduction)
+        for reduction in ("sum_over_batch_size", "sum"):
+            assert_value_error("sample_weight", _with_reduction(loss, reduction), y_true, y_pred,
+                               sample_weight=weights)
+        return
+    values = np.asarray(expected, np.float64)
+    for w in (None, weights):
+        weighted = values if w is None else values * w
+        total_weight = batch if w is None else w.sum()
+        wanted = {"sum_over_batch_size": weighted.sum() / batch, "mean": weighted.sum() / batch,
+                  "mean_with_sample_weight": weighted.sum() / total_weight, "sum": weighted.sum(), None: weighted}
+        for reduction in REDUCTIONS:
+            got = np.asarray(_with_reduction(loss, reduction)(y_true, y_pred, sample_weight=w))
+            np.testing.assert_allclose(got, wanted[reduction], rtol=rtol, atol=atol,
+                                       err_msg=f"reduction={reduction!r}, sample_weight={'yes' if w is not None else 'no'}")
+
+
+# --- 8. everything at once ------------------------------------------------------------------
+
+MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def _our_objects(model, loss):
+    """The keras_losses loss and layers of a model (whose configs the harness checks)."""
+    found = [loss]
+    stack = list(model.layers)
+    while stack:
+        layer = stack.pop()
+        found.append(layer)
+        stack.extend(getattr(layer, "layers", ()))
+    return [obj for obj in found
+            if keras.saving.get_registered_name(type(obj)).startswith("keras_losses>")]
+
+
+def load_case(case_path):
+    module_name, function_name = case_path.split(":")
+    return getattr(importlib.import_module(module_name), function_name)()
+
+
+def assert_standard_checks(case_path, tmp_path, reference=None, policies=MIXED_POLICIES, jit=True,
+                           distribution=True):
+    """The standard checks of one component, in one call, on its training case ``case_path``:
+
+    1. every keras_losses class in it (its loss and layers) has a complete, registered config;
+    2. the trained model survives a ``.keras`` round trip with identical outputs and the same loss;
+    3. it trains with finite loss and gradients under each mixed-precision policy;
+    4. ``jit_compile=True`` trains like no XLA (``jit``);
+    5. 2 replicas train like one device (``distribution``; the case must be declared with
+       :func:`distribution_case`);
+    6. with ``reference`` (see :func:`assert_reductions`): every reduction, with and without
+       ``sample_weight``, on the trained model's predictions of the first batch.
+
+    Returns the trained model.
+    """
+    case = load_case(case_path)
+    model, _, _ = train_case(case, epochs=1)
+    objects = _our_objects(model, model.loss)
+    assert objects, f"{case_path}: no keras_losses class in the case"
+    for obj in objects:
+        assert_config_complete(obj)
+    assert_keras_round_trip(model, case.x, tmp_path)
+    for policy in policies:
+        assert_mixed_precision_trains(case, policy)
+    if jit:
+        assert_jit_matches(case)
+    if distribution:
+        assert case_path in _DISTRIBUTION_CASES, f"declare {case_path} with @harness.distribution_case"
+        assert_distribution_equivalent(case_path)
+    if reference is not None:
+        x, y = first_batch(case)
+        predictions = model.predict(x, verbose=0)
+        assert_reductions(case.make_loss(), y, predictions, reference)
+    return model

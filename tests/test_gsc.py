@@ -155,6 +155,7 @@ def test_finite_for_one_hot_probabilities():
 # --- model-level properties through the shared harness ------------------------------
 
 
+@harness.distribution_case
 def training_case():
     x, y = harness.toy_classification()
 
@@ -196,20 +197,13 @@ def test_keras_round_trip(tmp_path):
 
 
 @pytest.mark.slow
-def test_distribution_equivalence():
-    """1 device vs 2 replicas: same losses and weights within 1e-5."""
-    harness.assert_distribution_equivalent("tests.test_gsc:training_case")
-
-
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision(policy):
-    """Trains a step with finite loss and gradients under mixed precision."""
-    harness.assert_mixed_precision_trains(training_case(), policy)
-
-
-def test_jit_compile_matches():
-    """jit_compile=True trains and matches the non-XLA run."""
-    harness.assert_jit_matches(training_case())
+def test_standard_checks(tmp_path):
+    """Config, .keras round trip, mixed precision, XLA, 2 replicas = 1 device, and every reduction with
+    and without sample weights against the float64 reference."""
+    harness.assert_standard_checks(
+        "tests.test_gsc:training_case", tmp_path,
+        reference=lambda y, logits: reference.gsc_loss(y, logits, gamma=0.5, top_k=3),
+    )
 
 
 def test_regularizer_adds_mean_penalty_without_labels():

@@ -79,3 +79,30 @@ def test_mixed_precision_check_catches_overflow():
     with pytest.raises(AssertionError, match="mixed_float16"):
         harness.assert_mixed_precision_trains(case, "mixed_float16")
     assert keras.config.dtype_policy().name == "float32", "the policy must be restored"
+
+
+class _ScalarLoss(keras.losses.Loss):
+    """Returns the batch mean from call: right under the default reduction, wrong under the others."""
+
+    def call(self, y_true, y_pred):
+        return keras.ops.mean(keras.ops.sum(keras.ops.square(y_pred), axis=-1))
+
+
+class _TermOnEverySample(keras.losses.Loss):
+    """Adds a batch term to every sample's value under every reduction (counted B times by "sum")."""
+
+    def call(self, y_true, y_pred):
+        per_sample = keras.ops.sum(keras.ops.square(y_pred), axis=-1)
+        return per_sample + keras.ops.sum(y_pred[:, 0])
+
+
+def test_reduction_check_catches_a_scalar_call_and_a_term_counted_per_sample():
+    """A call() that reduces by itself, and a batch term that "sum" counts B times, are both caught."""
+    y = np.zeros((4, 3), np.float32)
+    y_pred = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    squares = lambda y_true, p: (p**2).sum(axis=-1)  # noqa: E731
+    harness.assert_reductions(keras.losses.MeanSquaredError(), y, y_pred, lambda t, p: ((p - t) ** 2).mean(-1))
+    with pytest.raises(AssertionError):
+        harness.assert_reductions(_ScalarLoss(), y, y_pred, squares)
+    with pytest.raises(AssertionError):
+        harness.assert_reductions(_TermOnEverySample(), y, y_pred, lambda t, p: (squares(t, p), p[:, 0].sum()))

@@ -289,6 +289,7 @@ def _case_data():
     return x, y
 
 
+@harness.distribution_case
 def regularized_case():
     """ICU loss + regulariser (λ_μ = 0.3, λ_σ = 0.2), inputs {"image", "label"}."""
     x, y = _case_data()
@@ -307,6 +308,7 @@ def _zero_loss(y_true, y_pred):
     return ops.zeros_like(y_pred[:, 0])
 
 
+@harness.distribution_case
 def regularizer_only_case():
     """Compiled loss ≡ 0: the logged loss is the eq. 14 regulariser alone."""
     case = regularized_case()
@@ -406,9 +408,14 @@ def test_mixed_precision(policy):
         keras.config.set_dtype_policy(previous)
 
 
-def test_jit_compile_matches():
-    """jit_compile=True (regulariser on) trains and matches the non-XLA run."""
-    harness.assert_jit_matches(regularized_case())
+@pytest.mark.slow
+def test_standard_checks(tmp_path):
+    """Regulariser on: config, .keras round trip, mixed precision, XLA, 2 replicas = 1 device, and every
+    reduction of ICULoss with and without sample weights against the float64 eq. 17-18 reference."""
+    harness.assert_standard_checks(
+        "tests.test_icu:regularized_case", tmp_path,
+        reference=lambda y, logits: reference.icu_loss(y, -logits, ALPHA, GAMMA),
+    )
 
 
 def test_build_icu_model_around_a_layer_and_one_hot_labels():

@@ -129,6 +129,7 @@ def test_no_updates_gives_zero():
 # --- inside model.fit / evaluate and across replicas ----------------------------------
 
 
+@harness.distribution_case
 def training_case():
     x, y = harness.toy_classification()
 

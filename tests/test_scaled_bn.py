@@ -127,10 +127,12 @@ def training_case():
     return _case(synchronized=False, shifted=False)
 
 
+@harness.distribution_case
 def synchronized_case():
     return _case(synchronized=True, shifted=True)
 
 
+@harness.distribution_case
 def unsynchronized_shifted_case():
     return _case(synchronized=False, shifted=True)
 
@@ -174,15 +176,11 @@ def test_mixed_precision(policy):
     assert keras.backend.standardize_dtype(model(x, training=False).dtype) == "float32"
 
 
-def test_jit_compile_matches():
-    """jit_compile=True trains and matches the non-XLA run."""
-    harness.assert_jit_matches(training_case())
-
-
 @pytest.mark.slow
-def test_synchronized_distribution_equivalence():
-    """synchronized=True, replicas with different local statistics: 1 device == 2 replicas."""
-    harness.assert_distribution_equivalent("tests.test_scaled_bn:synchronized_case")
+def test_standard_checks(tmp_path):
+    """synchronized=True, replicas with different local statistics: config, round trip, mixed precision,
+    XLA, 1 device == 2 replicas (the layer adds no loss of its own: no reduction check)."""
+    harness.assert_standard_checks("tests.test_scaled_bn:synchronized_case", tmp_path)
 
 
 @pytest.mark.slow

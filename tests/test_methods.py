@@ -1,0 +1,122 @@
+"""models/methods.py: the registry drives the training tool, its command line, compare and quickstart;
+a new method is one registry entry."""
+
+import inspect
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_losses
+from models import compare, methods, train
+from models.training import TrainConfig, UsageError
+from models.training.cli import build_parser
+
+FAST = dict(epochs=1, batch_size=64, embedding_dim=8, learning_rate=0.01, verbose=0)
+
+
+def test_defaults_are_the_library_signatures_unless_the_method_states_its_own():
+    """Each hyper-parameter's default is its library class's signature default, except the few a
+    method states itself (label smoothing ε, focal η), which must differ from the library's."""
+    own = {("label-smoothing", "label_smoothing"), ("focal", "focal_gamma")}
+    for method in map(methods.get, methods.names()):
+        for hp in method.hyperparameters:
+            library = inspect.signature(hp.owner.__init__).parameters[hp.argument].default
+            if (method.name, hp.name) in own:
+                assert hp.default_value != library, (method.name, hp.name)
+            else:
+                assert hp.default_value == library, (method.name, hp.name, hp.default_value, library)
+
+
+@pytest.mark.parametrize("method, overrides, named", [
+    ("npcface", {"npcface_t": 0.5}, "npcface_t"),          # NPCFaceLoss: t >= 1
+    ("arcface", {"scale": 0.0}, "scale"),                  # scale > 0
+    ("gsc", {"gsc_top_k": 0}, "gsc_top_k"),                # top_k >= 1
+    ("icu", {"icu_lambda_mu": -1.0}, "icu_lambda_mu"),     # a layer's argument (GaussianClassHead)
+    ("npcface", {"npcface_m0": 1.0, "npcface_m1": 0.6}, "hyperparameters"),  # m0 + m1 < π/2 (two arguments)
+    ("softmax", {"scale": 30.0}, "hyperparameters"),       # not a hyper-parameter of softmax
+])
+def test_resolve_checks_values_with_the_library(method, overrides, named):
+    """A value the library class rejects, a combination it rejects, or a name the method lacks: ValueError."""
+    with pytest.raises(ValueError, match=f"`{named}`"):
+        methods.get(method).resolve(overrides)
+
+
+def test_command_line_is_derived_from_the_registry(tmp_path, capsys):
+    """Every hyper-parameter is a flag whose help shows each method's default; old flag names still work;
+    library-rejected values and flags of another method exit 2 before any file is written."""
+    help_text = " ".join(build_parser().format_help().split())  # argparse wraps lines
+    for method in map(methods.get, methods.names()):
+        assert method.name in help_text
+        for hp in method.hyperparameters:
+            assert hp.flag in help_text and f"{method.name} {hp.default_value}" in help_text, hp.name
+    config = train.parse_config(["--method", "gsc", "--gamma", "0.3", "--top-k", "3"])  # old names
+    assert config.resolved().hyperparameters == {"gsc_gamma": 0.3, "gsc_top_k": 3}
+    for argv, message in ((["--method", "npcface", "--t", "0.5"], "--npcface-t: `t` must be >= 1.0"),
+                          (["--method", "arcface", "--scale", "0"], "--scale: `scale` must be > 0.0"),
+                          (["--method", "softmax", "--margin", "0.3"], "--margin does not apply to --method softmax")):
+        with pytest.raises(SystemExit) as info:
+            train.main([*argv, "--output", str(tmp_path / "run")])
+        assert info.value.code == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture
+def toy_method():
+    """A method that is not in the library's list: CosineDense + CosFaceLoss with its own margin flag."""
+    entry = methods.register(methods.Method(
+        "toy-cosface", "CosineDense + CosFaceLoss (a test's toy entry)", methods.cosine_head,
+        lambda p: keras_losses.CosFaceLoss(scale=p["scale"], margin=p["toy_margin"]),
+        (methods.HyperParameter("scale", keras_losses.CosFaceLoss, "scale", "cosine scale s"),
+         methods.HyperParameter("toy_margin", keras_losses.CosFaceLoss, "margin", "the toy's margin", default=0.2)),
+        to_logits=methods.scaled_cosines,
+    ))
+    yield entry
+    methods.unregister(entry.name)
+
+
+@pytest.mark.slow
+def test_a_registered_method_trains_through_train_and_compare(toy_method, tmp_path):
+    """One registry entry is all a method needs: the command line, the training tool and compare take it."""
+    assert "--toy-margin" in build_parser().format_help()
+    metrics = train.main(["--method", "toy-cosface", "--toy-margin", "0.1", "--epochs", "2", "--embedding-dim", "8",
+                          "--learning-rate", "0.01", "--verbose", "0", "--output", str(tmp_path / "train")])
+    assert metrics["accuracy"] > 0.3, metrics  # 10 classes: chance is 0.1
+    settings = json.loads((tmp_path / "train" / "run.json").read_text())
+    assert settings["method"] == "toy-cosface" and settings["toy_margin"] == 0.1 and settings["scale"] == 64.0
+    reloaded = keras.saving.load_model(tmp_path / "train" / "model.keras")
+    assert isinstance(reloaded.get_layer("head"), keras_losses.CosineDense)
+    assert reloaded.loss.get_config()["margin"] == 0.1
+    summary = compare.main(["--methods", "toy-cosface", "--seeds", "0", "--epochs", "1", "--output", str(tmp_path / "c")])
+    assert list(summary) == ["toy-cosface"] and 0.0 <= summary["toy-cosface"]["accuracy"][0] <= 1.0
+    assert "| toy-cosface |" in (tmp_path / "c" / "results.md").read_text()
+
+
+@pytest.mark.slow
+def test_runs_in_one_process_do_not_leak_state(tmp_path):
+    """A run gives the same metrics before and after another run (mixed float16, another seed) in the same
+    process, and the caller's dtype policy and NumPy random state are left as they were."""
+    policy = keras.config.dtype_policy().name
+    np.random.seed(123)
+    expected_draw = np.random.get_state()[1][:5].copy()
+    first = train.train(TrainConfig(method="gsc", output=str(tmp_path / "a1"), **FAST))
+    other = train.train(TrainConfig(method="pedcc", seed=5, mixed_precision="float16", output=str(tmp_path / "b"),
+                                    **FAST))
+    again = train.train(TrainConfig(method="gsc", output=str(tmp_path / "a2"), **FAST))
+    assert other["accuracy"] != first["accuracy"] or other["ece"] != first["ece"]
+    for key in ("accuracy", "ece"):
+        assert again[key] == first[key], key
+    assert keras.config.dtype_policy().name == policy
+    np.testing.assert_array_equal(np.random.get_state()[1][:5], expected_draw)
+
+
+def test_python_api_rejects_bad_settings_before_writing(tmp_path):
+    """train(TrainConfig(...)) raises UsageError (a ValueError) naming the setting; nothing is written."""
+    for bad, named in ((dict(epochs=0), "epochs"), (dict(dataset="imagenet"), "dataset"),
+                       (dict(method="bogus"), "method"), (dict(learning_rate=-1.0), "learning_rate"),
+                       (dict(hyperparameters={"margin": 2.0}, method="arcface"), "margin")):
+        with pytest.raises(UsageError, match=f"`{named}`"):
+            train.train(TrainConfig(output=str(tmp_path / "x"), **{**FAST, **bad}))
+    assert not (tmp_path / "x").exists()
