@@ -4,7 +4,7 @@ Generates 8 classes in 8 dimensions, each an isotropic Gaussian with a known,
 different spread (standard deviations evenly spaced in log scale from 0.3 to
 3.0, assigned to the classes in a seeded random order), class centres drawn
 close together so that the classes overlap, and a long-tailed training set
-(``head_count · imbalance^(-k/(C-1))`` samples for class k: 800 down to 40 by
+(``⌊head_count · imbalance^(-k/(C-1))⌋`` samples for class k, the profile of ``models.data``: 800 down to 40 by
 default). The test set is balanced.
 
 Two models share the same small MLP backbone (``Dense(32, relu) → Dense(4)``):
@@ -50,6 +50,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_losses  # noqa: E402
 from models._common import non_negative_int, positive_int, pyplot, write_markdown_and_json  # noqa: E402
+from models.data import long_tail_counts  # noqa: E402
 
 NUM_CLASSES = 8
 INPUT_DIM = 8
@@ -91,18 +92,12 @@ def parse_args(argv=None):
 # ----------------------------------------------------------------------------- data
 
 
-def class_counts(num_classes=NUM_CLASSES, head_count=HEAD_COUNT, imbalance=IMBALANCE):
-    """Long-tailed counts: ``head_count · imbalance^(-k/(C-1))``, rounded."""
-    exponents = np.arange(num_classes) / (num_classes - 1)
-    return np.round(head_count * imbalance ** (-exponents)).astype(int)
-
-
 def make_data(seed):
     """Returns the spreads, counts, centres and (x, y) train / test splits."""
     rng = np.random.default_rng(seed)
     spreads = np.geomspace(*SPREAD_RANGE, NUM_CLASSES)
     rng.shuffle(spreads)  # spread and class frequency are unrelated
-    counts = class_counts()
+    counts = long_tail_counts(HEAD_COUNT, NUM_CLASSES, IMBALANCE)
     centres = rng.normal(scale=CENTRE_SCALE, size=(NUM_CLASSES, INPUT_DIM))
 
     def sample(per_class):

@@ -18,21 +18,11 @@ import os
 import numpy as np
 
 from keras_losses.pedcc_centroids import centroid_quality, known_optimum, pedcc_centroids
-from models._common import non_negative_int, pyplot
+from models._common import int_list, non_negative_int, pyplot
 
 DEFAULT_CLASSES = "4,6,8,12,20"
 DEFAULT_OUTPUT = os.path.join("runs", "pedcc")
 CONTACT_TOLERANCE = 0.01  # pairs with cosine >= max - this are joined by a line
-
-
-def _class_counts(text):
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not counts or any(c < 2 for c in counts):
-        raise argparse.ArgumentTypeError(f"class counts must be integers >= 2, got {text!r}")
-    return counts
 
 
 def draw(class_counts, path, seed=0, iterations=None):
@@ -88,7 +78,7 @@ def sphere_figure(class_counts, seed=0, iterations=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--classes", type=_class_counts, default=_class_counts(DEFAULT_CLASSES),
+    parser.add_argument("--classes", type=int_list(2, "class counts"), default=int_list(2, "class counts")(DEFAULT_CLASSES),
                         help=f"comma-separated class counts, one panel each (default {DEFAULT_CLASSES})")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--iterations", type=non_negative_int, default=None,
