@@ -6,7 +6,8 @@
 Heads (each a one-layer model over random 512-d features, SGD, forward + backward + update):
     plain    Dense(C, use_bias=False) + SparseCategoricalCrossentropy(from_logits=True)
     cosine   CosineDense(C) → ×64 + SparseCategoricalCrossentropy (a cosine head, no margin)
-    cosface / arcface / npcface   head and loss of the method registry (``models.methods``), s = 64
+    cosface / arcface / npcface   head and loss of the method registry (``models.methods``), s = 64:
+             every registered method with a CosineDense head
 
 Each configuration is timed without and with XLA (``jit_compile=True``). Rounds are
 interleaved (every head once per round, in a rotating order) so that drifts of the machine
@@ -30,7 +31,8 @@ from models._common import int_list
 
 SCALE = 64.0
 BASELINES = ("plain", "cosine")
-MARGIN_METHODS = ("cosface", "arcface", "npcface")
+# Every registered method whose head is CosineDense (cosface, arcface, npcface, and any added later).
+MARGIN_METHODS = tuple(name for name in methods.names() if methods.get(name).build_head is methods.cosine_head)
 HEADS = BASELINES + MARGIN_METHODS
 
 

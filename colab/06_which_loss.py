@@ -19,8 +19,7 @@
 # %% tags=["parameters"]
 DATA_SOURCE = "auto"  # "tfds": CIFAR-10 (download); "embedded": scikit-learn digits, offline; "auto": tfds in Colab
 BACKBONE = "auto"  # "auto": small-cnn for digits, resnet18 for CIFAR; or any name of models.backbones.BACKBONES
-METHODS = ["softmax", "label-smoothing", "focal", "gsc", "scaled-bn", "pedcc", "icu", "npcface", "arcface", "cosface"]
-# (every method of the registry: `models.methods.names()`)
+METHODS = "all"  # every method of models.methods; or a list, e.g. ["softmax", "gsc", "arcface"]
 EPOCHS = 8
 BATCH_SIZE = 64  # global batch, split across replicas
 LEARNING_RATE = 3e-3
@@ -40,13 +39,14 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 import keras_losses  # noqa: F401  (registers the library's classes for loading the saved models)
-from models import compare, data, notebook
+from models import compare, data, methods, notebook
 from models.evaluation import classification_metrics
 from models.plots import reliability_figure
 from models.training import TrainConfig, load_run
 from models.training.evaluate import predict_logits
 
 runtime = notebook.setup(mixed_precision=MIXED_PRECISION, seed=SEEDS[0])
+METHODS = list(methods.names()) if METHODS == "all" else METHODS
 DATASET = {"tfds": "cifar10", "embedded": "digits"}[notebook.data_source(DATA_SOURCE)]
 
 # %% [markdown]
