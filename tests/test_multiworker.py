@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -179,9 +180,11 @@ def test_two_workers_train_like_one_process(method, chief_task, tmp_path):
 
 
 @pytest.mark.slow
-def test_run_killed_on_one_process_resumes_on_two_workers(tmp_path):
-    """A run SIGKILLed after epoch 2 of 4 is finished by two workers: only the chief reads the backup
-    and the other worker gets its weights through the cluster, and the run ends like an unbroken one.
+def test_killed_run_resumes_on_one_process_and_on_two_workers(tmp_path):
+    """A run SIGKILLed after epoch 2 of 4 (a copy of its folder for each) is finished (1) by the same
+    command on one process: it resumes at epoch 3 and ends exactly like an unbroken run; and (2) by two
+    workers: only the chief reads the backup, the other worker gets its weights through the cluster,
+    and the run ends like an unbroken one up to the replicas' float32 summation order.
 
     Softmax: GSC's top-k σ is not smooth, and some seeds amplify the replicas' float32 summation
     order to 1e-3 in the weights after 4 epochs (seed 1), resumed or not."""
@@ -190,11 +193,21 @@ def test_run_killed_on_one_process_resumes_on_two_workers(tmp_path):
     killed = subprocess.run([sys.executable, "-c", KILLER, *argv, "--output", str(broken)],
                             cwd=REPO_ROOT, env=ENV, timeout=TIMEOUT)
     assert killed.returncode == -9 and not (broken / "metrics.json").exists()
+    assert [int(row["epoch"]) for row in _history(broken)] == [0, 1]
+    resumed = tmp_path / "resumed"
+    shutil.copytree(broken, resumed)
+    train.main([*argv, "--output", str(resumed)])  # the same command again, on one process
     workers = _run_workers([*argv, "--output", str(broken)])
     assert [w.returncode for w in workers] == [0, 0], workers[0].stderr[-2000:]
     _train_one_process([*argv, "--output", str(whole)])
 
-    assert [int(row["epoch"]) for row in _history(broken)] == [0, 1, 2, 3]
+    for folder in (resumed, broken):
+        assert [int(row["epoch"]) for row in _history(folder)] == [0, 1, 2, 3]
+    single, uninterrupted = (json.loads((f / "metrics.json").read_text()) for f in (resumed, whole))
+    for key in ("accuracy", "ece"):
+        assert single[key] == pytest.approx(uninterrupted[key], abs=1e-6), key
+    for a, b in zip(_history(resumed), _history(whole), strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
     for a, b in zip(_history(broken), _history(whole), strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)  # float32 summation order
     _assert_same_state(_weights(broken)[0], _weights(whole)[0])

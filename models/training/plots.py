@@ -1,7 +1,6 @@
 """The figures of a training run: ``curves.png``, ``reliability.png`` and, for 2-/3-D embeddings, ``features.png``."""
 
 import csv
-import os
 
 from models._common import pyplot
 from models.plots import history_figure, reliability_figure
