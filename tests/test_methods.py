@@ -79,8 +79,9 @@ def toy_method():
 
 @pytest.mark.slow
 def test_a_registered_method_trains_through_the_tools_and_runs_do_not_leak_state(toy_method, tmp_path):
-    """One registry entry is all a method needs: the command line takes its flags, compare trains it,
-    and the command line names the very same run. A run gives the same metrics before and after another
+    """One registry entry is all a method needs: the command line takes its flags, compare trains it
+    (two seeds: its table, JSON and chart; finished runs reused), and the command line names the very
+    same run. A run gives the same metrics before and after another
     run (mixed float16, another seed) in the same process, and leaves the caller's dtype policy and NumPy
     random state as they were."""
     help_text = " ".join(build_parser().format_help().split())
@@ -91,10 +92,17 @@ def test_a_registered_method_trains_through_the_tools_and_runs_do_not_leak_state
     policy = keras.config.dtype_policy().name
     np.random.seed(123)
     numpy_state = np.random.get_state()[1][:5].copy()
-    summary = compare.main(["--methods", "toy-cosface,gsc", "--seeds", "0", "--epochs", "2",
-                            "--output", str(tmp_path / "c")])
-    assert list(summary) == ["toy-cosface", "gsc"] and summary["toy-cosface"]["accuracy"][0] > 0.2  # chance 0.1
-    assert "| toy-cosface |" in (tmp_path / "c" / "results.md").read_text()
+    argv = ["--methods", "toy-cosface,gsc", "--seeds", "0,1", "--epochs", "2", "--output", str(tmp_path / "c")]
+    summary = compare.main(argv)
+    assert list(summary) == ["toy-cosface", "gsc"] and all(len(summary[m]["accuracy"]) == 2 for m in summary)
+    assert summary["toy-cosface"]["accuracy"][0] > 0.2  # 10 classes: chance is 0.1
+    # compare's outputs: mean ± std rows, the JSON summary, the chart; a second call reuses the runs.
+    table = (tmp_path / "c" / "results.md").read_text()
+    assert "| toy-cosface | " in table and "| gsc | " in table and " ± " in table
+    saved = json.loads((tmp_path / "c" / "results.json").read_text())
+    assert saved["summary"]["gsc"]["accuracy"] == summary["gsc"]["accuracy"]
+    assert (tmp_path / "c" / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert compare.main(argv) == summary
     folder = compare.run_folder(str(tmp_path / "c"), "toy-cosface", 0)
     settings = json.loads(open(f"{folder}/run.json").read())
     assert settings["method"] == "toy-cosface" and settings["toy_margin"] == 0.2 and settings["scale"] == 64.0
