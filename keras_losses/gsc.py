@@ -126,6 +126,7 @@ def gsc_loss(
     Returns:
         Tensor ``(B,)``.
     """
+    _check_gsc_args(gamma, top_k, label_smoothing, focal_gamma)  # the checks GSCLoss makes
     y_pred = ops.convert_to_tensor(y_pred)
     num_classes = check_scores("y_pred", y_pred)
     _check_top_k(top_k, num_classes)

@@ -63,6 +63,10 @@ class ScaledBatchNormalization(keras.layers.Layer):
         )
 
     def build(self, input_shape):
+        rank = len(input_shape)
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"`axis` must be in [{-rank}, {rank - 1}] for inputs of rank {rank} (shape "
+                             f"{tuple(input_shape)}), got {self.axis}.")
         self.batch_norm.build(input_shape)
 
     @property

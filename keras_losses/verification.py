@@ -77,8 +77,10 @@ def tar_at_far(scores, same, far=1e-3):
 
     >>> tar, threshold = keras_losses.tar_at_far(scores, same, far=1e-4)
     """
-    if isinstance(far, bool) or not np.isscalar(far) or not 0.0 <= float(far) <= 1.0:
+    if isinstance(far, (bool, np.bool_)) or not isinstance(far, (int, float, np.integer, np.floating)) or not (
+            0.0 <= float(far) <= 1.0):
         raise ValueError(f"`far` must be a number in [0, 1], got {far!r}.")
+    far = float(far)
     far_curve, tar_curve, thresholds = roc_curve(scores, same)
     allowed = np.flatnonzero(far_curve <= far + 1e-15)
     best = allowed[-1]  # FAR is increasing, and so is TAR: the last allowed point is best

@@ -264,3 +264,12 @@ def test_out_of_range_labels_fail_inside_a_graph():
 
     with pytest.raises(tf.errors.InvalidArgumentError, match="y_true"):
         compute(tf.constant([0, 7]), tf.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("argument, kwargs", [("gamma", {"gamma": -1.0}), ("top_k", {"top_k": 0}),
+                                              ("label_smoothing", {"label_smoothing": 1.5}),
+                                              ("focal_gamma", {"focal_gamma": -2.0})])
+def test_function_form_checks_its_arguments_like_the_class(argument, kwargs):
+    """gsc_loss(...) rejects what GSCLoss(...) rejects, naming the argument."""
+    logits = np.zeros((3, 4), np.float32)
+    harness.assert_value_error(argument, keras_losses.gsc_loss, [0, 1, 2], logits, **kwargs)

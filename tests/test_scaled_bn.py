@@ -212,3 +212,9 @@ def test_unsynchronized_replicas_differ_from_single_device():
 def test_bad_constructor_arguments(argument, kwargs):
     """Non-positive scale or epsilon raises ValueError naming the argument."""
     harness.assert_value_error(argument, keras_losses.ScaledBatchNormalization, **kwargs)
+
+
+@pytest.mark.parametrize("axis", [5, -3, 2])
+def test_axis_outside_the_input_rank(axis):
+    """An axis the rank-2 logits do not have raises a ValueError naming `axis` (was an IndexError)."""
+    harness.assert_value_error("axis", keras_losses.ScaledBatchNormalization(axis=axis), np.zeros((4, 3), np.float32))

@@ -57,3 +57,5 @@ def test_bad_input():
     harness.assert_value_error("scores", keras_losses.tar_at_far, scores[:, None], same[:, None])
     harness.assert_value_error("scores", keras_losses.tar_at_far, np.r_[np.nan, scores[1:]], same)
     harness.assert_value_error("far", keras_losses.tar_at_far, scores, same, 1.5)
+    harness.assert_value_error("far", keras_losses.tar_at_far, scores, same, "0.01")  # was a TypeError
+    harness.assert_value_error("far", keras_losses.tar_at_far, scores, same, True)
