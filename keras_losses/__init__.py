@@ -1,13 +1,13 @@
 """keras_losses: published classification losses and classifier heads for Keras 3.
 
 Public API:
-    GSCLoss, GSCRegularizer, gsc_loss, gsc_penalty   — Gaussian score calibration (SPEC §1)
-    ScaledBatchNormalization                         — scaled BN before softmax (SPEC §5)
-    ExpectedCalibrationError                         — streaming calibration metric (SPEC §6)
-    CosineDense, NPCFaceLoss, ArcFaceLoss, CosFaceLoss — cosine-margin heads (SPEC §4)
+    GSCLoss, GSCRegularizer, gsc_loss, gsc_penalty   — Gaussian score calibration
+    ScaledBatchNormalization                         — scaled BN before softmax
+    ExpectedCalibrationError                         — streaming calibration metric
+    CosineDense, NPCFaceLoss, ArcFaceLoss, CosFaceLoss — cosine-margin heads
     tar_at_far, roc_curve                            — verification metrics for embedding pairs
-    pedcc_centroids, centroid_quality, PEDCCDense, PEDCCLoss — PEDCC (SPEC §2)
-    GaussianClassHead, ICULoss, build_icu_model      — ICU Gaussian head, margins, regulariser (SPEC §3)
+    pedcc_centroids, centroid_quality, PEDCCDense, PEDCCLoss — PEDCC
+    GaussianClassHead, ICULoss, build_icu_model      — ICU Gaussian head, margins, regulariser
     BatchTermModel                                   — a keras.Model adding its layers' batch-level loss terms
 """
 

@@ -1,7 +1,7 @@
 """GSC — Gaussian Score Calibrating loss.
 
-Reference: "GSC Loss: A Gaussian Score Calibrating Loss for Deep Learning"
-(``papers/gsc_loss.txt``; SPEC §1). The loss adds ``γ·f`` to cross-entropy,
+Reference: "GSC Loss: A Gaussian Score Calibrating Loss for Deep Learning".
+The loss adds ``γ·f`` to cross-entropy,
 where ``f`` is the density of the top-``k`` softmax scores under an isotropic
 Gaussian centred at 0 whose standard deviation is the prediction's entropy:
 
@@ -164,7 +164,7 @@ def _check_gsc_args(gamma, top_k, label_smoothing=0.0, focal_gamma=None):
 
 @keras.saving.register_keras_serializable(package="keras_losses")
 class GSCLoss(Loss):
-    """Gaussian Score Calibrating loss: cross-entropy plus ``γ·f`` (SPEC §1).
+    """Gaussian Score Calibrating loss: cross-entropy plus ``γ·f``.
 
     ``f = Π_{i≤k} N(K_i; 0, σ²)`` is the Gaussian density of the top-``k``
     softmax scores ``K`` with σ the (normalised) prediction entropy, computed

@@ -1,7 +1,6 @@
-"""ICU — intra-class uncertainty loss: Gaussian class head, margins, variance regulariser (SPEC §3).
+"""ICU — intra-class uncertainty loss: Gaussian class head, margins, variance regulariser.
 
-Reference: "Intra-Class Uncertainty Loss Function for Classification"
-(``papers/icu_loss.txt``). Each class ``k`` is a diagonal Gaussian
+Reference: "Intra-Class Uncertainty Loss Function for Classification". Each class ``k`` is a diagonal Gaussian
 ``N(μ_k, diag(σ²_k))``; a sample's decision distance (eq. 9) is
 
     d_ik = ½ [ Σ_d (x_id − μ_kd)² / σ²_kd + Σ_d ln σ²_kd ],

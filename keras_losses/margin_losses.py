@@ -131,7 +131,7 @@ class ArcFaceLoss(CosineMarginLoss):
 
 @keras.saving.register_keras_serializable(package="keras_losses")
 class NPCFaceLoss(CosineMarginLoss):
-    """NPCFace: cooperative positive margin plus hard-negative emphasis (SPEC §4).
+    """NPCFace: cooperative positive margin plus hard-negative emphasis.
 
     For each sample with target cosine ``c = cos θ_y``:
 
@@ -143,7 +143,7 @@ class NPCFaceLoss(CosineMarginLoss):
     5. ``CE(s·logits)``.
 
     Reference: Zeng et al., "NPCFace: Negative-Positive Collaborative Training
-    for Large-scale Face Recognition" (``papers/npcface.txt``).
+    for Large-scale Face Recognition".
 
     Defaults: ``t=1.1, α=0.25, m0=0.4, m1=0.2`` are the paper's (§V-A);
     ``s=64`` comes from the authors' code. The paper never names the mask

@@ -1,4 +1,4 @@
-"""Calibration metric (SPEC §6)."""
+"""Calibration metric."""
 
 import keras
 from keras import ops

@@ -1,7 +1,7 @@
-"""PEDCC — pre-defined evenly-distributed class centroids as a frozen classifier (SPEC §2b).
+"""PEDCC — pre-defined evenly-distributed class centroids as a frozen classifier.
 
 Reference: Zhu et al., "A New Loss Function for CNN Classifier Based on
-Pre-defined Evenly-Distributed Class Centroids" (``papers/pedcc_loss.txt``).
+Pre-defined Evenly-Distributed Class Centroids".
 The last layer's class vectors are fixed, evenly spread unit vectors
 (:func:`pedcc_centroids`); the loss is AM-softmax on the cosines plus a
 pull of every feature towards its class centroid:

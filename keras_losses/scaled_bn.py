@@ -1,7 +1,6 @@
-"""Scaled batch-normalisation before softmax (SPEC §5).
+"""Scaled batch-normalisation before softmax.
 
-Reference: "Scaled batch normalization before softmax" (``papers/scaled_bn_softmax.txt``),
-eq. 9: ``z' = m · (z - E[z]) / sqrt(Var[z] + ε)`` per logit channel, with no
+Reference: "Scaled batch normalization before softmax", eq. 9: ``z' = m · (z - E[z]) / sqrt(Var[z] + ε)`` per logit channel, with no
 learnable γ/β. Putting it on the logits bounds their scale, which the paper
 shows improves accuracy and calibration of the softmax classifier.
 """

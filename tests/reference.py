@@ -155,7 +155,7 @@ def pedcc_loss_from_features(labels, features, centroids, scale, margin, n, mse_
     return cosface(labels, cos, scale, margin) + max(mse, 1e-12) ** (1.0 / n)
 
 
-# --- ICU (SPEC §3, papers/icu_loss.txt) ---------------------------------------------------
+# --- ICU ---------------------------------------------------
 
 
 def icu_distances(features, means, log_variances):
@@ -214,7 +214,7 @@ def icu_objective(labels, features, means, log_variances, alpha, gamma, lambda_m
 
 
 def pedcc_charge_reference(init, iterations):
-    """PEDCC authors' charge-repulsion model (SPEC §2a), the straightforward C×C×D way.
+    """PEDCC authors' charge-repulsion model, the straightforward C×C×D way.
 
     Per iteration: d_kj = max(‖u_k − u_j‖, 0.01); F_k = Σ_j (u_k − u_j)/d_kj³; T_k = F_k − (F_k·u_k)u_k;
     u_k ← normalise(u_k + v_k) with the old velocity; v_k ← v_k + 0.01·T_k.

@@ -1,4 +1,4 @@
-"""GSCLoss, gsc_penalty and GSCRegularizer (SPEC §1) against the float64 NumPy reference."""
+"""GSCLoss, gsc_penalty and GSCRegularizer against the float64 NumPy reference."""
 
 import keras
 import numpy as np
@@ -87,7 +87,7 @@ def test_reproduces_paper_table_8():
         keras_losses.gsc_penalty(probs, top_k=2, from_logits=False, normalize_entropy=False), np.float64
     )
     np.testing.assert_array_equal(np.round(f, 3), [TABLE_8_F[v] for v in p])
-    # The normalised form (the default) does not reproduce it (SPEC §1).
+    # The normalised form (the default) does not reproduce it.
     normalised = np.asarray(keras_losses.gsc_penalty(probs, top_k=2, from_logits=False), np.float64)
     assert not np.allclose(np.round(normalised, 3), [TABLE_8_F[v] for v in p])
 

@@ -1,4 +1,4 @@
-"""GaussianClassHead, ICULoss and build_icu_model (SPEC §3) against the float64 references.
+"""GaussianClassHead, ICULoss and build_icu_model against the float64 references.
 
 Every number is compared with ``tests/reference.py`` (eq. 9, 14, 17-18 written
 out with NumPy in float64), never with the code under test.

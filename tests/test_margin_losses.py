@@ -1,4 +1,4 @@
-"""NPCFaceLoss, ArcFaceLoss, CosFaceLoss (SPEC §4) against float64 NumPy references."""
+"""NPCFaceLoss, ArcFaceLoss, CosFaceLoss against float64 NumPy references."""
 
 import math
 

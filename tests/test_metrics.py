@@ -1,4 +1,4 @@
-"""ExpectedCalibrationError (SPEC §6) against the float64 NumPy reference."""
+"""ExpectedCalibrationError against the float64 NumPy reference."""
 
 import keras
 import numpy as np

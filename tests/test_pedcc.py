@@ -1,4 +1,4 @@
-"""PEDCCDense and PEDCCLoss (SPEC §2b) against the float64 reference computed from the vectors."""
+"""PEDCCDense and PEDCCLoss against the float64 reference computed from the vectors."""
 
 import keras
 import numpy as np

@@ -1,4 +1,4 @@
-"""PEDCC centroid generation (SPEC §2a): the authors' charge model against an independent
+"""PEDCC centroid generation: the authors' charge model against an independent
 float64 reference, the converged default against the known optima, and the quality measure."""
 
 import importlib
@@ -37,7 +37,7 @@ def _pairwise_cosines(points):
 @pytest.mark.parametrize("num_classes,dim,iterations", [(10, 5, 200), (30, 8, 50), (7, 3, 200), (40, 40, 100)])
 def test_charge_model_matches_independent_reference(num_classes, dim, iterations):
     """Same (non-unit) starting points → the Gram-matrix implementation agrees with the
-    C×C×D reference of SPEC §2a to 1e-10 after the whole schedule."""
+    C×C×D reference of the authors' model to 1e-10 after the whole schedule."""
     init = np.random.default_rng(num_classes).normal(size=(num_classes, dim)) * 3.0
     expected = reference.pedcc_charge_reference(init, iterations)
     actual = pedcc_centroids(num_classes, dim, iterations=iterations, init=init)
@@ -73,7 +73,7 @@ def test_charge_model_row_blocks_do_not_change_the_result(monkeypatch):
 
 
 def test_authors_schedule_does_not_converge_at_100_by_512():
-    """iterations=200 reproduces the SPEC's measurement: max cosine ≈ −0.0057 at 100×512
+    """iterations=200 reproduces the measured value: max cosine ≈ −0.0057 at 100×512
     where the optimum −1/99 ≈ −0.0101 is what the default returns."""
     authors = centroid_quality(pedcc_centroids(100, 512, iterations=200))
     assert authors == pytest.approx(-0.0057, abs=1e-3)

@@ -1,4 +1,4 @@
-"""ScaledBatchNormalization (SPEC §5) against the float64 NumPy reference."""
+"""ScaledBatchNormalization against the float64 NumPy reference."""
 
 import keras
 import numpy as np
