@@ -113,7 +113,7 @@ def load_data():
 def make_dataset(x, y, batch_size, shuffle_seed=None):
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
