@@ -57,6 +57,18 @@ def check_choice(name, value, choices):
     return value
 
 
+def as_tensor(x):
+    """``x`` as a backend tensor; a TensorFlow variable is read (Keras' ops take a ``tf.Variable``
+    for a tensor and then fail on its missing ``ndim``)."""
+    x = ops.convert_to_tensor(x)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(x, tf.Variable):
+            x = tf.convert_to_tensor(x)
+    return x
+
+
 def check_scores(name, scores):
     """Checks that class scores have static rank 2 ``(batch, num_classes)``, C >= 2.
 
@@ -76,75 +88,172 @@ def check_scores(name, scores):
     return num_classes
 
 
-def _static_value(tensor):
+def static_value(tensor):
     """Returns the NumPy value of an eager tensor, or None inside a graph."""
     try:
         return keras.ops.convert_to_numpy(tensor)
-    except Exception:  # symbolic tensor (tf.function / XLA / KerasTensor)
+    except Exception:  # symbolic tensor (tf.function / XLA / jax.jit / KerasTensor)
         return None
 
 
-def sparse_labels(y_true, num_classes, name="y_true"):
-    """Converts ``(B,)``, ``(B, 1)`` or one-hot ``(B, C)`` labels to int32 ``(B,)``.
+# Tolerance of the value checks: a probability row must sum to 1 within it, a cosine lie within
+# [-1 - tol, 1 + tol] (float32 heads round by ~1e-7; float16 ones by ~1e-3).
+VALUE_TOLERANCE = 2e-3
 
-    Keras casts ``y_true`` to the loss dtype before ``call``, so integer labels
-    arrive as floats; they are cast back here. Shapes are checked statically;
-    values are checked eagerly when the labels are concrete and, on the
-    TensorFlow backend, by a runtime assertion inside graphs.
 
-    Args:
-        y_true: labels.
-        num_classes: C, the number of classes of the scores.
-        name: argument name used in error messages.
-
-    Returns:
-        int32 tensor of shape ``(B,)``.
-    """
-    y_true = ops.convert_to_tensor(y_true)
+def _labels_shape(y_true, num_classes, name):
+    """Static shape check; returns ``"rows"`` for ``(B, C)`` rows, ``"indices"`` otherwise."""
     shape = tuple(y_true.shape)
     if len(shape) == 2 and shape[-1] == num_classes and num_classes > 1:
-        values = _static_value(y_true)
-        if values is not None and not np.all(
-            np.isclose(values.sum(axis=-1), 1.0, atol=1e-3) & (values >= -1e-6).all(axis=-1)
-        ):
-            raise ValueError(
-                f"`{name}` has shape {shape} and is read as one-hot/probability rows over "
-                f"{num_classes} classes, but its rows do not sum to 1."
-            )
-        return ops.cast(ops.argmax(y_true, axis=-1), "int32")
-    if len(shape) == 2 and shape[-1] == 1:
+        return "rows"
+    if len(shape) == 1 or (len(shape) == 2 and shape[-1] == 1):
+        return "indices"
+    raise ValueError(
+        f"`{name}` must be integer class indices of shape (batch,) or (batch, 1), or one-hot rows of "
+        f"shape (batch, {num_classes}); got shape {shape}."
+    )
+
+
+def _index_labels(y_true, num_classes, name):
+    """``(B,)``/``(B, 1)`` class indices → ``(labels int32 (B,), valid (B,))``; invalid ones read as 0."""
+    if len(y_true.shape) == 2:
         y_true = ops.squeeze(y_true, axis=-1)
-    elif len(shape) != 1:
-        raise ValueError(
-            f"`{name}` must be integer class indices of shape (batch,) or (batch, 1), or "
-            f"one-hot of shape (batch, {num_classes}); got shape {shape}."
-        )
-    values = _static_value(y_true)
-    if values is not None:
-        if values.size and (values.min() < 0 or values.max() >= num_classes):
+    values = static_value(y_true)
+    if values is not None and values.size:
+        finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+        if finite.size != values.size:
+            raise ValueError(f"`{name}` must hold class indices, got NaN or infinite values.")
+        if values.min() < 0 or values.max() >= num_classes:
             raise ValueError(
                 f"`{name}` must hold class indices in [0, {num_classes - 1}], got values in "
                 f"[{values.min()}, {values.max()}]."
             )
-        if values.size and np.any(values != np.round(values)):
-            raise ValueError(f"`{name}` must hold integer class indices, got non-integer values.")
-    labels = ops.cast(y_true, "int32")
-    if values is None and keras.backend.backend() == "tensorflow":
-        labels = _assert_in_range_tf(labels, num_classes, name)
-    return labels
+        if np.any(values != np.round(values)):
+            raise ValueError(
+                f"`{name}` must hold integer class indices, got non-integer values such as "
+                f"{values[values != np.round(values)][0]}."
+            )
+    valid = ops.logical_and(y_true >= 0, y_true < num_classes)
+    if not keras.backend.is_int_dtype(y_true.dtype):
+        valid = ops.logical_and(valid, ops.equal(y_true, ops.round(y_true)))
+    labels = ops.cast(ops.where(valid, y_true, ops.zeros_like(y_true)), "int32")
+    return labels, valid
 
 
-def _assert_in_range_tf(labels, num_classes, name):
-    import tensorflow as tf
+def class_labels(y_true, num_classes, name="y_true"):
+    """Reads labels that name **one** class per sample: ``(B,)``/``(B, 1)`` indices or one-hot ``(B, C)``.
 
-    message = f"`{name}` must hold class indices in [0, {num_classes - 1}]"
-    with tf.control_dependencies(
-        [
-            tf.debugging.assert_non_negative(labels, message=message),
-            tf.debugging.assert_less(labels, tf.constant(num_classes, labels.dtype), message=message),
-        ]
-    ):
-        return tf.identity(labels)
+    Keras casts ``y_true`` to the loss dtype before ``call``, so integer labels
+    arrive as floats; they must still be whole numbers in ``[0, C)``. Rows of a
+    ``(B, C)`` tensor must be exactly one-hot: soft targets (mixup, label
+    smoothing) are rejected, never argmaxed.
+
+    Eagerly (concrete labels) a bad label raises ``ValueError``. Inside a
+    compiled function the values are unknown when the code is traced, so the
+    check becomes the ``valid`` mask: pass the per-sample loss through
+    :func:`nan_where_invalid`, which turns the bad samples' losses into NaN
+    (and, in a TensorFlow graph without XLA, also raises an assertion).
+
+    Returns:
+        ``(labels, valid)``: int32 ``(B,)`` indices (0 where invalid, so gathers stay
+        in range) and a boolean ``(B,)`` mask of valid samples.
+    """
+    y_true = as_tensor(y_true)
+    if _labels_shape(y_true, num_classes, name) == "indices":
+        return _index_labels(y_true, num_classes, name)
+    values = static_value(y_true)
+    if values is not None and values.size:
+        one_hot = np.all((values == 0) | (values == 1), axis=-1) & (values.sum(axis=-1) == 1)
+        if not one_hot.all():
+            raise ValueError(
+                f"`{name}` has shape {tuple(y_true.shape)} and is read as one-hot rows over {num_classes} "
+                f"classes, but row {int(np.argmin(one_hot))} is not one-hot ({values[np.argmin(one_hot)]}). "
+                "This loss needs one target class per sample: soft targets (mixup, label smoothing) are "
+                "not supported here; pass class indices or exact one-hot rows."
+            )
+    is_binary = ops.logical_or(ops.equal(y_true, 0), ops.equal(y_true, 1))
+    valid = ops.logical_and(ops.all(is_binary, axis=-1), ops.equal(ops.sum(y_true, axis=-1), 1))
+    return ops.cast(ops.argmax(y_true, axis=-1), "int32"), valid
+
+
+def class_probabilities(y_true, num_classes, dtype, name="y_true"):
+    """Reads labels as target distributions ``(B, C)``: indices become one-hot, rows must be probabilities.
+
+    Rows of a ``(B, C)`` tensor are kept as they are (soft targets: mixup,
+    CutMix, smoothed one-hot) and must be non-negative and sum to 1 within
+    ``VALUE_TOLERANCE``. Checks as :func:`class_labels`.
+
+    Returns:
+        ``(targets, valid)``: ``(B, C)`` targets of ``dtype`` and a boolean ``(B,)`` mask.
+    """
+    y_true = as_tensor(y_true)
+    if _labels_shape(y_true, num_classes, name) == "indices":
+        labels, valid = _index_labels(y_true, num_classes, name)
+        return ops.one_hot(labels, num_classes, dtype=dtype), valid
+    targets = ops.cast(y_true, dtype)
+    return targets, check_probability_rows(name, targets, "target probabilities")
+
+
+def check_probability_rows(name, rows, what="probabilities"):
+    """Boolean ``(B,)`` mask of rows that are probability vectors: entries >= 0 summing to 1.
+
+    The sum must be 1 within ``VALUE_TOLERANCE``. Raises ``ValueError`` eagerly
+    when a row is not (e.g. logits given where probabilities are expected); rows
+    holding NaN pass (NaN in, NaN out).
+    """
+    # Written as "no entry < 0 and no sum off by more than the tolerance" so NaN rows pass (NaN in, NaN out).
+    off_sum = ops.abs(ops.sum(rows, axis=-1) - 1.0) > VALUE_TOLERANCE
+    valid = ops.logical_not(ops.logical_or(ops.any(rows < 0, axis=-1), off_sum))
+    values = static_value(valid)
+    if values is not None and not values.all():
+        bad = int(np.argmin(values))
+        row = static_value(rows)[bad]
+        raise ValueError(
+            f"`{name}` is read as {what} over {row.shape[-1]} classes, but row {bad} has entries in "
+            f"[{row.min():.4g}, {row.max():.4g}] summing to {row.sum():.6g}; each row must be >= 0 and "
+            "sum to 1."
+        )
+    return valid
+
+
+def nan_where_invalid(values, valid, message):
+    """``values`` with NaN where ``valid`` is False: the check that survives XLA.
+
+    Assertions cannot run inside XLA-compiled code (Keras compiles with XLA
+    whenever a GPU is present), so a bad input must make its loss NaN instead of
+    a plausible number; ``keras.callbacks.TerminateOnNaN`` then stops training.
+    In a TensorFlow graph without XLA an assertion with ``message`` also runs.
+
+    Args:
+        values: per-sample values ``(B,)`` (or any shape ``valid`` broadcasts to).
+        valid: boolean mask, False for the samples whose inputs failed a check.
+        message: what was expected, for the assertion.
+    """
+    values = ops.where(valid, values, ops.cast(float("nan"), values.dtype))
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(valid), [message])]):
+                values = tf.identity(values)
+    return values
+
+
+def check_cosines(name, cosines):
+    """Boolean ``(B,)`` mask of rows that hold cosines (within ``[-1, 1]`` ± tolerance).
+
+    Raises ``ValueError`` eagerly when a row does not, e.g. raw logits fed to a
+    margin loss; NaN entries pass (NaN in → NaN out).
+    """
+    outside = ops.abs(cosines) > 1.0 + VALUE_TOLERANCE
+    values = static_value(outside)
+    if values is not None and values.any():
+        largest = float(np.nanmax(np.abs(static_value(cosines))))
+        raise ValueError(
+            f"`{name}` must hold cosines in [-1, 1] (the output of CosineDense or PEDCCDense), got "
+            f"|values| up to {largest:.4g}: were logits passed instead of cosines?"
+        )
+    return ops.logical_not(ops.any(outside, axis=-1))
 
 
 def check_batch_match(name, labels, scores):

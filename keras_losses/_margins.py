@@ -9,7 +9,7 @@ import math
 
 from keras import ops
 
-from keras_losses._checks import check_batch_match, check_scores, sparse_labels
+from keras_losses._checks import check_batch_match, check_scores, class_labels
 
 # Floor of sin²θ: keeps d sinθ/d cosθ = -cosθ/sinθ finite at |cosθ| = 1.
 SIN_SQUARED_EPSILON = 1e-7
@@ -19,11 +19,15 @@ EXCLUDED_LOGIT = -1e30
 
 
 def label_targets(y_true, y_pred):
-    """Validates labels against scores ``(B, C)``; returns ``(labels (B,), boolean one-hot (B, C))``."""
+    """Validates labels against scores ``(B, C)``.
+
+    Returns:
+        ``(labels (B,), boolean one-hot (B, C), valid (B,))``; see :func:`class_labels` for ``valid``.
+    """
     num_classes = check_scores("y_pred", y_pred)
-    labels = sparse_labels(y_true, num_classes)
+    labels, valid = class_labels(y_true, num_classes)
     check_batch_match("y_true", labels, y_pred)
-    return labels, ops.arange(num_classes, dtype="int32")[None, :] == labels[:, None]
+    return labels, ops.arange(num_classes, dtype="int32")[None, :] == labels[:, None], valid
 
 
 def gather_target(scores, labels):

@@ -7,13 +7,17 @@ from keras_losses._checks import check_int, check_number, head_dtype
 
 
 def l2_normalize_rows(x, squared_epsilon=1e-12):
-    """``x / ‖x‖`` along the last axis; zero rows stay zero with finite gradients.
+    """``x / ‖x‖`` along the last axis; rows with ``‖x‖² ≤ ε`` (zero rows) give 0 with gradient 0.
 
-    ``rsqrt(max(‖x‖², ε))`` instead of ``x / max(‖x‖, ε)``: the gradient of a
-    square root at 0 is infinite, the gradient of ``max`` below ε is 0.
+    A zero row has no direction: its cosines are 0 and, by the double ``where``,
+    so is its gradient. Flooring the norm instead (``x·rsqrt(max(‖x‖², ε))``)
+    gives a gradient of ``1/√ε`` = 1e6 per unit of upstream gradient there, which
+    overflows to ±inf when cast back to a float16 backbone.
     """
     squared_norm = ops.sum(ops.square(x), axis=-1, keepdims=True)
-    return x * ops.rsqrt(ops.maximum(squared_norm, squared_epsilon))
+    nonzero = squared_norm > squared_epsilon
+    safe = ops.where(nonzero, squared_norm, ops.ones_like(squared_norm))
+    return ops.where(nonzero, x * ops.rsqrt(safe), ops.zeros_like(x))
 
 
 def cosine_scores(features, kernel, squared_epsilon=1e-12):
@@ -46,8 +50,9 @@ class CosineDense(keras.layers.Layer):
         kernel_initializer: initializer of the class vectors. Defaults to
             ``"glorot_uniform"``.
         kernel_regularizer: optional regularizer of the kernel.
-        epsilon: floor of the squared norms (features and class vectors), so a
-            zero vector gives cosines 0 and finite gradients. Defaults to 1e-12.
+        epsilon: a feature row with squared norm ``≤ ε`` reads as zero (cosines 0,
+            gradient 0, also under ``mixed_float16``); the squared norms of the
+            class vectors are floored at ``ε``. Defaults to 1e-12.
         **kwargs: base layer arguments (``name``, ``dtype``...).
 
     Example:

@@ -20,11 +20,19 @@ from keras import ops
 
 from keras_losses._loss_base import Loss
 from keras_losses._checks import (
+    as_tensor,
     check_batch_match,
     check_int,
     check_number,
+    check_probability_rows,
     check_scores,
-    sparse_labels,
+    class_probabilities,
+    nan_where_invalid,
+)
+
+INVALID_INPUT = (
+    "y_true must hold class indices in [0, C) or probability rows; with from_logits=False, y_pred "
+    "probability rows"
 )
 
 # σ is floored so that a one-hot prediction (E = 0) gives f = exp(-huge) = 0
@@ -36,10 +44,27 @@ PROB_EPSILON = 1e-7
 
 
 def _log_probabilities(y_pred, from_logits):
+    """Log-probabilities and the ``(B,)`` mask of valid rows (probability rows when ``from_logits=False``)."""
     if from_logits:
-        return ops.log_softmax(y_pred, axis=-1)
+        return ops.log_softmax(y_pred, axis=-1), ops.ones(ops.shape(y_pred)[:1], "bool")
+    valid = check_probability_rows("y_pred", y_pred)
     probs = y_pred / ops.sum(y_pred, axis=-1, keepdims=True)
-    return ops.log(ops.clip(probs, PROB_EPSILON, 1.0))
+    return ops.log(ops.clip(probs, PROB_EPSILON, 1.0)), valid
+
+
+def _focal_weights(log_probs, focal_gamma):
+    """``(1 − p)^η`` elementwise, with the exact derivative 0 (not NaN) where ``p`` rounds to 1.
+
+    ``1 − p`` is ``−expm1(ln p)``, exact for ``p`` near 1. For ``0 < η < 1`` the
+    derivative of ``q^η`` is infinite at ``q = 0`` and times 0 gives NaN; the
+    loss ``q^η·(−ln p)`` has derivative 0 there, which the double ``where`` yields.
+    """
+    if focal_gamma == 0:
+        return 1.0
+    one_minus_p = -ops.expm1(log_probs)
+    positive = one_minus_p > 0
+    safe = ops.where(positive, one_minus_p, ops.ones_like(one_minus_p))
+    return ops.where(positive, ops.power(safe, focal_gamma), ops.zeros_like(one_minus_p))
 
 
 def _check_top_k(top_k, num_classes):
@@ -97,11 +122,12 @@ def gsc_penalty(
     >>> logits = keras.ops.array([[2.0, 1.0, 0.1]])
     >>> f = gsc_penalty(logits, top_k=2)
     """
-    y_pred = ops.convert_to_tensor(y_pred)
+    y_pred = as_tensor(y_pred)
     num_classes = check_scores("y_pred", y_pred)
     _check_top_k(top_k, num_classes)
-    log_probs = _log_probabilities(y_pred, from_logits)
-    return _gsc_from_log_probs(log_probs, top_k, normalize_entropy, stop_gradient_sigma)
+    log_probs, valid = _log_probabilities(y_pred, from_logits)
+    penalty = _gsc_from_log_probs(log_probs, top_k, normalize_entropy, stop_gradient_sigma)
+    return nan_where_invalid(penalty, valid, "y_pred must hold probability rows with from_logits=False")
 
 
 def gsc_loss(
@@ -118,8 +144,9 @@ def gsc_loss(
     """Per-sample GSC loss ``base(y, S) + γ·f`` (paper eq. 9, eq. 18 for focal).
 
     Args:
-        y_true: integer labels ``(B,)``/``(B, 1)`` or one-hot ``(B, C)``.
-        y_pred: logits (or probabilities with ``from_logits=False``) ``(B, C)``.
+        y_true: integer labels ``(B,)``/``(B, 1)`` or target probability rows ``(B, C)``
+            (one-hot or soft: mixup, CutMix, smoothed).
+        y_pred: logits (or probability rows with ``from_logits=False``) ``(B, C)``.
         gamma, top_k, from_logits, normalize_entropy, label_smoothing,
         focal_gamma, stop_gradient_sigma: see :class:`GSCLoss`.
 
@@ -127,25 +154,20 @@ def gsc_loss(
         Tensor ``(B,)``.
     """
     _check_gsc_args(gamma, top_k, label_smoothing, focal_gamma)  # the checks GSCLoss makes
-    y_pred = ops.convert_to_tensor(y_pred)
+    y_pred = as_tensor(y_pred)
     num_classes = check_scores("y_pred", y_pred)
     _check_top_k(top_k, num_classes)
-    labels = sparse_labels(y_true, num_classes)
-    check_batch_match("y_true", labels, y_pred)
-    log_probs = _log_probabilities(y_pred, from_logits)
-
-    target = ops.one_hot(labels, num_classes, dtype=log_probs.dtype)
+    log_probs, valid_scores = _log_probabilities(y_pred, from_logits)
+    target, valid = class_probabilities(y_true, num_classes, log_probs.dtype)
+    check_batch_match("y_true", target, y_pred)
     if label_smoothing:
         target = target * (1.0 - label_smoothing) + label_smoothing / num_classes
-    base = -ops.sum(target * log_probs, axis=-1)
     if focal_gamma is not None:
-        p_true = ops.exp(ops.take_along_axis(log_probs, labels[:, None], axis=-1)[:, 0])
-        # (1 - p)^η with η = 0 must be 1 even when p = 1 (0^0), hence the maximum.
-        base = ops.power(ops.maximum(1.0 - p_true, 0.0), focal_gamma) * base
-    if not gamma:
-        return base
-    penalty = _gsc_from_log_probs(log_probs, top_k, normalize_entropy, stop_gradient_sigma)
-    return base + gamma * penalty
+        target = target * _focal_weights(log_probs, focal_gamma)
+    loss = -ops.sum(target * log_probs, axis=-1)
+    if gamma:
+        loss = loss + gamma * _gsc_from_log_probs(log_probs, top_k, normalize_entropy, stop_gradient_sigma)
+    return nan_where_invalid(loss, ops.logical_and(valid, valid_scores), INVALID_INPUT)
 
 
 def _at_least_float32(x):
@@ -180,7 +202,9 @@ class GSCLoss(Loss):
             ``σ = E``, which reproduces the paper's appendix Table 8.
         label_smoothing: smoothing ε of the cross-entropy target. Defaults to 0.
         focal_gamma: if set, the base term is the focal loss
-            ``(1 - p_y)^η · CE`` with ``η = focal_gamma`` (paper eq. 18).
+            ``Σ_j t_j (1 − p_j)^η (−ln p_j)`` with ``η = focal_gamma``, which for
+            a one-hot target is ``(1 − p_y)^η · CE`` (paper eq. 18) and for soft or
+            smoothed targets Keras' ``CategoricalFocalCrossentropy`` form.
         stop_gradient_sigma: treat σ as constant in the backward pass (the
             paper does so only to simplify a derivation). Defaults to False.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.
@@ -188,7 +212,14 @@ class GSCLoss(Loss):
         dtype: dtype of the computation. Defaults to float32 (Keras' default),
             also under mixed precision.
 
-    Labels may be integer ``(B,)``/``(B, 1)`` or one-hot ``(B, C)``.
+    Labels may be integer ``(B,)``/``(B, 1)`` or probability rows ``(B, C)``:
+    one-hot, or soft targets (mixup, CutMix, smoothed), which the cross-entropy
+    uses as they are, like Keras' ``CategoricalCrossentropy`` (the ``f`` term
+    needs no labels). A label outside ``[0, C)``, a non-integer index or a row
+    that is not a probability vector raises ``ValueError`` when the labels are
+    concrete, and makes that sample's loss NaN inside compiled functions (XLA
+    cannot raise), so ``keras.callbacks.TerminateOnNaN`` stops the run. With
+    ``from_logits=False``, ``y_pred`` rows must be probability vectors too.
 
     Example:
 

@@ -34,16 +34,20 @@ import keras
 from keras import ops
 
 from keras_losses._checks import (
+    as_tensor,
     check_batch_match,
     check_int,
     check_number,
+    class_labels,
     head_dtype,
-    sparse_labels,
+    nan_where_invalid,
 )
 from keras_losses._distribute import cross_replica_sum
 from keras_losses._loss_base import Loss
 from keras_losses._margins import gather_target, label_targets, margin_cross_entropy
 from keras_losses.batch_term_model import BatchTermModel
+
+INVALID_LABELS = "labels must be class indices in [0, C) or exact one-hot rows"
 
 
 def gaussian_distances(features, means, log_variances):
@@ -213,7 +217,7 @@ class GaussianClassHead(keras.layers.Layer):
         _check_features_shape(tuple(features.shape))
         distances = gaussian_distances(features, self.means, self.log_variances)
         if labels is not None:
-            labels = sparse_labels(labels, self.num_classes, name="labels")
+            labels, valid = class_labels(labels, self.num_classes, name="labels")
             check_batch_match("labels", labels, features)
         if labels is not None and training:
             if not self.batch_term_consumer:
@@ -222,9 +226,12 @@ class GaussianClassHead(keras.layers.Layer):
                     "regulariser to the loss: build the model with keras_losses.BatchTermModel(inputs, "
                     "outputs) or keras_losses.build_icu_model (a plain keras.Model would train without it)."
                 )
-            self._batch_terms[threading.get_ident()] = icu_regularizer(
+            regularizer = icu_regularizer(
                 features, labels, self.means, self.log_variances, self.lambda_mu, self.lambda_sigma,
                 self.num_classes,
+            )
+            self._batch_terms[threading.get_ident()] = nan_where_invalid(
+                regularizer, ops.all(valid), INVALID_LABELS
             )
         return -distances
 
@@ -304,10 +311,13 @@ class ICULoss(Loss):
         self.gamma = check_number("gamma", gamma, low=0.0)
 
     def call(self, y_true, y_pred):
-        labels, target_mask = label_targets(y_true, y_pred)
+        y_pred = as_tensor(y_pred)
+        labels, target_mask, valid = label_targets(y_true, y_pred)
         target_distance = -gather_target(y_pred, labels)  # the target logit is −d_iy
         new_target = -(1.0 + self.alpha) * (target_distance + 0.5 * math.log1p(self.gamma))
-        return margin_cross_entropy(y_pred, target_mask, new_target, 1.0)
+        return nan_where_invalid(
+            margin_cross_entropy(y_pred, target_mask, new_target, 1.0), valid, INVALID_LABELS
+        )
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma}

@@ -11,11 +11,12 @@ import math
 import keras
 from keras import ops
 
-from keras_losses._checks import check_number
+from keras_losses._checks import as_tensor, check_cosines, check_number, nan_where_invalid
 from keras_losses._loss_base import Loss
 from keras_losses._margins import cos_plus_margin, gather_target, label_targets, margin_cross_entropy
 
 HALF_PI = math.pi / 2
+INVALID_INPUT = "y_true must hold class indices in [0, C) or exact one-hot rows, y_pred cosines in [-1, 1]"
 
 
 def _check_margin(name, value):
@@ -46,9 +47,14 @@ class CosineMarginLoss(Loss):
         return cosines, self.target_logit(cos_y)
 
     def targets(self, y_true, y_pred):
-        """Validates the inputs; returns ``(boolean one-hot mask (B, C), clipped cos_y (B,))``."""
-        labels, target_mask = label_targets(y_true, y_pred)
-        return target_mask, ops.clip(gather_target(y_pred, labels), -1.0, 1.0)
+        """Validates the inputs; returns ``(boolean one-hot mask (B, C), clipped cos_y (B,), valid (B,))``.
+
+        ``valid`` is False for samples with a bad label or a row outside [-1, 1] (checks that could
+        not run when the function was traced); :meth:`call` turns their losses into NaN.
+        """
+        labels, target_mask, valid = label_targets(y_true, y_pred)
+        valid = ops.logical_and(valid, check_cosines("y_pred", y_pred))
+        return target_mask, ops.clip(gather_target(y_pred, labels), -1.0, 1.0), valid
 
     def margin_loss(self, y_pred, target_mask, cos_y):
         """Per-sample margin cross-entropy ``(B,)``."""
@@ -56,8 +62,9 @@ class CosineMarginLoss(Loss):
         return margin_cross_entropy(logits, target_mask, new_target, self.scale)
 
     def call(self, y_true, y_pred):
-        target_mask, cos_y = self.targets(y_true, y_pred)
-        return self.margin_loss(y_pred, target_mask, cos_y)
+        y_pred = as_tensor(y_pred)
+        target_mask, cos_y, valid = self.targets(y_true, y_pred)
+        return nan_where_invalid(self.margin_loss(y_pred, target_mask, cos_y), valid, INVALID_INPUT)
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}

@@ -1,10 +1,50 @@
 """Calibration metric."""
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_losses._checks import check_int, check_scores, sparse_labels
+from keras_losses._checks import (
+    as_tensor,
+    check_batch_match,
+    check_int,
+    check_probability_rows,
+    check_scores,
+    class_labels,
+    nan_where_invalid,
+    static_value,
+)
 from keras_losses._distribute import cross_replica_sum
+
+
+INVALID_INPUT = "y_true must hold class indices in [0, C) or one-hot rows; y_pred probability rows when from_logits=False"
+
+
+def _per_sample_weights(sample_weight, y_pred, dtype):
+    """``sample_weight`` of shape ``(B,)`` or ``(B, 1)`` as a ``(B, 1)`` column; a clear error otherwise."""
+    sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), dtype)
+    shape, batch = tuple(sample_weight.shape), y_pred.shape[0]
+    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[-1] != 1) or (
+        shape[0] is not None and batch is not None and shape[0] != batch
+    ):
+        raise ValueError(
+            f"`sample_weight` must have shape (batch,) or (batch, 1) with batch = {batch}, got shape {shape}."
+        )
+    return ops.reshape(sample_weight, (-1, 1))
+
+
+def _check_not_probabilities(y_pred):
+    """With ``from_logits=True``, a batch whose every row is a probability vector was almost surely
+    meant as probabilities (softmax of it would understate every confidence): raise eagerly."""
+    values = static_value(y_pred)
+    if values is None or values.shape[0] == 0 or values.shape[-1] < 2:
+        return
+    if (values >= 0).all() and np.allclose(values.sum(axis=-1), 1.0, atol=1e-6):
+        raise ValueError(
+            "`y_pred` rows are all probability vectors but the metric was built with `from_logits`=True "
+            "(the default: the models of this library output logits). Build it with "
+            "ExpectedCalibrationError(from_logits=False) for probabilities."
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_losses")
@@ -24,19 +64,25 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     Args:
         num_bins: number of bins M ≥ 1. Defaults to 15.
         from_logits: whether predictions are logits (a softmax is applied).
-            Defaults to False (probabilities, like Keras' accuracy metrics).
+            Defaults to True: every model of this library, and the losses'
+            defaults, output logits. With False, each row must be a probability
+            vector (entries >= 0 summing to 1); logits given there raise a
+            ``ValueError`` eagerly and make the result NaN in compiled code.
+            A batch of probability vectors given with True raises too.
         name: metric name. Defaults to ``"ece"``.
         dtype: dtype of the state. Defaults to float32.
 
-    Labels may be integer ``(B,)``/``(B, 1)`` or one-hot ``(B, C)``.
+    Labels may be integer ``(B,)``/``(B, 1)`` or exact one-hot ``(B, C)`` (soft targets are
+    rejected: correctness needs one class). Bad labels raise ``ValueError`` eagerly and make
+    the result NaN in compiled code. An empty batch adds nothing.
 
     Example:
 
-    >>> model.compile(loss="sparse_categorical_crossentropy",
+    >>> model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     ...               metrics=["accuracy", keras_losses.ExpectedCalibrationError()])
     """
 
-    def __init__(self, num_bins=15, from_logits=False, name="ece", dtype=None):
+    def __init__(self, num_bins=15, from_logits=True, name="ece", dtype=None):
         super().__init__(name=name, dtype=dtype)
         self.num_bins = check_int("num_bins", num_bins, low=1)
         self.from_logits = from_logits
@@ -47,18 +93,26 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.bin_correct = self.add_variable((num_bins,), "zeros", name="bin_correct", aggregation="sum")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = ops.cast(ops.convert_to_tensor(y_pred), self.dtype)
+        y_pred = ops.cast(as_tensor(y_pred), self.dtype)
         num_classes = check_scores("y_pred", y_pred)
-        labels = sparse_labels(ops.convert_to_tensor(y_true), num_classes)
-        probs = ops.softmax(y_pred, axis=-1) if self.from_logits else y_pred
-        confidence = ops.max(probs, axis=-1)
-        correct = ops.cast(ops.equal(ops.cast(ops.argmax(probs, axis=-1), "int32"), labels), self.dtype)
+        labels, valid = class_labels(y_true, num_classes)
+        check_batch_match("y_true", labels, y_pred)
+        if self.from_logits:
+            _check_not_probabilities(y_pred)
+            probs = ops.softmax(y_pred, axis=-1)
+        else:
+            valid = ops.logical_and(valid, check_probability_rows("y_pred", y_pred))
+            probs = y_pred
+        prediction = ops.cast(ops.argmax(probs, axis=-1), "int32")
+        # The max read by its argmax: ops.max refuses an empty batch, a gather does not.
+        confidence = ops.take_along_axis(probs, prediction[:, None], axis=-1)[:, 0]
+        correct = ops.cast(ops.equal(prediction, labels), self.dtype)
+        correct = nan_where_invalid(correct, valid, INVALID_INPUT)  # a bad sample makes the ECE NaN
         # Bin b holds (b/M, (b+1)/M]: ceil(conf·M) - 1, clipped for conf = 0.
         bins = ops.clip(ops.cast(ops.ceil(confidence * self.num_bins), "int32") - 1, 0, self.num_bins - 1)
         membership = ops.one_hot(bins, self.num_bins, dtype=self.dtype)
         if sample_weight is not None:
-            weight = ops.reshape(ops.cast(sample_weight, self.dtype), (-1, 1))
-            membership = membership * weight
+            membership = membership * _per_sample_weights(sample_weight, y_pred, self.dtype)
         self.bin_weight.assign_add(ops.sum(membership, axis=0))
         self.bin_confidence.assign_add(ops.matmul(confidence[None, :], membership)[0])
         self.bin_correct.assign_add(ops.matmul(correct[None, :], membership)[0])

@@ -13,10 +13,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_losses._checks import check_choice, check_int, check_number, head_dtype
+from keras_losses._checks import as_tensor, check_choice, check_int, check_number, head_dtype, nan_where_invalid
 from keras_losses._loss_base import BatchTermLoss
 from keras_losses.cosine_dense import cosine_scores
-from keras_losses.margin_losses import CosFaceLoss
+from keras_losses.margin_losses import INVALID_INPUT, CosFaceLoss
 from keras_losses.pedcc_centroids import pedcc_centroids
 
 MSE_REDUCTIONS = ("half_sum", "sum", "batch_mean")
@@ -70,6 +70,8 @@ class PEDCCDense(keras.layers.Layer):
         iterations: passed to :func:`pedcc_centroids`; None (default) is the
             converged method, 200 the authors' schedule.
         epsilon: floor of the squared feature norm. Defaults to 1e-12.
+        fine_tuning: whether the centroids train (the fine-tuning stage). Defaults to
+            False (frozen); :meth:`start_fine_tuning` sets it.
         **kwargs: base layer arguments. float32 under a mixed-precision policy.
 
     Example:
@@ -79,7 +81,9 @@ class PEDCCDense(keras.layers.Layer):
     >>> model.compile("sgd", loss=keras_losses.PEDCCLoss())
     """
 
-    def __init__(self, num_classes, seed=0, centroids=None, iterations=None, epsilon=1e-12, **kwargs):
+    def __init__(
+        self, num_classes, seed=0, centroids=None, iterations=None, epsilon=1e-12, fine_tuning=False, **kwargs
+    ):
         kwargs["dtype"] = head_dtype(kwargs.get("dtype"))
         super().__init__(**kwargs)
         self.num_classes = check_int("num_classes", num_classes, low=2)
@@ -87,6 +91,9 @@ class PEDCCDense(keras.layers.Layer):
         self.initial_centroids = None if centroids is None else _check_centroids(centroids, num_classes)
         self.iterations = None if iterations is None else check_int("iterations", iterations, low=0)
         self.epsilon = check_number("epsilon", epsilon, low=0.0, low_open=True)
+        if not isinstance(fine_tuning, bool):
+            raise ValueError(f"`fine_tuning` must be True or False, got {fine_tuning!r}.")
+        self.fine_tuning = fine_tuning
         self._generate_on_build = True
 
     def build(self, input_shape):
@@ -111,7 +118,7 @@ class PEDCCDense(keras.layers.Layer):
             trainable=True,
             constraint=keras.constraints.UnitNorm(axis=0),
         )
-        self.centroids.trainable = False
+        self.centroids.trainable = self.fine_tuning
         if values is not None:
             self.centroids.assign(np.asarray(values, np.float64).T)
 
@@ -127,7 +134,12 @@ class PEDCCDense(keras.layers.Layer):
         return cosine_scores(inputs, self.centroids, self.epsilon)
 
     def start_fine_tuning(self):
-        """Makes the centroids trainable (kept unit-norm); recompile the model afterwards."""
+        """Makes the centroids trainable (kept unit-norm); recompile the model afterwards.
+
+        The stage is part of the layer's config (``fine_tuning=True``): a model saved
+        after this call reloads with trainable centroids.
+        """
+        self.fine_tuning = True
         self.centroids.trainable = True
 
     def compute_output_shape(self, input_shape):
@@ -141,6 +153,7 @@ class PEDCCDense(keras.layers.Layer):
             centroids=None if self.initial_centroids is None else self.initial_centroids.tolist(),
             iterations=self.iterations,
             epsilon=self.epsilon,
+            fine_tuning=self.fine_tuning,
         )
         return config
 
@@ -198,10 +211,12 @@ class PEDCCLoss(BatchTermLoss, CosFaceLoss):
         self.mse_reduction = check_choice("mse_reduction", mse_reduction, MSE_REDUCTIONS)
 
     def call(self, y_true, y_pred):
-        target_mask, cos_y = self.targets(y_true, y_pred)
+        y_pred = as_tensor(y_pred)
+        target_mask, cos_y, valid = self.targets(y_true, y_pred)
         am_softmax = self.margin_loss(y_pred, target_mask, cos_y)
         squared_distance = 2.0 - 2.0 * cos_y
-        return self.add_batch_term(am_softmax, ops.sum(squared_distance), self.mse_term)
+        values = self.add_batch_term(am_softmax, ops.sum(squared_distance), self.mse_term)
+        return nan_where_invalid(values, valid, INVALID_INPUT)
 
     def mse_term(self, total, count):
         """``L_MSE^(1/n)`` from the global batch's sum of squared distances and its size."""

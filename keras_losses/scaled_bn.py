@@ -78,7 +78,9 @@ class ScaledBatchNormalization(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         normalized = self.batch_norm(inputs, training=training)
-        return normalized * ops.cast(self.scale, normalized.dtype)
+        # convert_to_tensor with the dtype, not ops.cast: a cast goes through float32 first and
+        # would round the scale of a float64 layer.
+        return normalized * ops.convert_to_tensor(self.scale, dtype=normalized.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -15,6 +15,7 @@ seconds per epoch) to ``<output>/results.md``, with ``results.json`` and a bar c
 import argparse
 import dataclasses
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -25,7 +26,8 @@ from models import methods  # noqa: E402
 from models._common import name_list, positive_float, positive_int, pyplot, seed_list, write_markdown_and_json  # noqa: E402
 from models.backbones import BACKBONES  # noqa: E402
 from models.data import DATASETS  # noqa: E402
-from models.training import PRECISIONS, TrainConfig, train  # noqa: E402
+from models.training import PRECISIONS, TrainConfig, UsageError, train  # noqa: E402
+from models.training.fit import check_output_path, inspect_output  # noqa: E402
 
 COLUMNS = ("accuracy", "ece", "tar@far=0.01", "tar@far=0.001")
 
@@ -75,19 +77,23 @@ def compare(method_names, seeds, base, output, verbose=True):
     Returns:
         ``{method: {metric: [value per seed], "seconds_per_epoch": [...]}}``.
     """
+    configs = {(method, seed): dataclasses.replace(base, method=method, seed=seed,
+                                                   output=run_folder(output, method, seed), verbose=0)
+               for method in method_names for seed in seeds}
+    # Every run's settings and folder are checked before the first one trains (nothing is written).
+    check_output_path(output)
+    for config in configs.values():
+        inspect_output(config.resolved())
     runs = {}
-    total = len(method_names) * len(seeds)
-    for method in method_names:
-        for seed in seeds:
-            start = time.perf_counter()
-            config = dataclasses.replace(base, method=method, seed=seed, output=run_folder(output, method, seed),
-                                         verbose=0)
-            metrics = train(config)
-            runs[(method, seed)] = metrics
-            if verbose:
-                shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in COLUMNS)
-                print(f"[{len(runs)}/{total}] {method} seed {seed}: {shown} ({time.perf_counter() - start:.1f} s)",
-                      flush=True)
+    total = len(configs)
+    for (method, seed), config in configs.items():
+        start = time.perf_counter()
+        metrics = train(config)
+        runs[(method, seed)] = metrics
+        if verbose:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in COLUMNS)
+            print(f"[{len(runs)}/{total}] {method} seed {seed}: {shown} ({time.perf_counter() - start:.1f} s)",
+                  flush=True)
 
     columns = [k for k in COLUMNS if k in next(iter(runs.values()))]
     header = "| method | " + " | ".join(columns) + " | s/epoch |"
@@ -129,7 +135,11 @@ def main(argv=None):
     base = TrainConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
                        learning_rate=args.learning_rate, backbone=args.backbone,
                        mixed_precision=args.mixed_precision)
-    return compare(args.methods, args.seeds, base, args.output)
+    try:
+        return compare(args.methods, args.seeds, base, args.output)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 LABELS = {"accuracy": "test accuracy (higher is better)", "ece": "test ECE (lower is better)",

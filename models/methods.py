@@ -159,8 +159,31 @@ class Method:
         try:  # constraints between arguments (e.g. NPCFace's m0 + m1 < π/2) are checked by the loss
             self.make_loss(params)
         except ValueError as error:
-            raise ValueError(f"`hyperparameters` of method {self.name!r}: {error}") from None
+            raise self._blame(error) from None
         return params
+
+    def _blame(self, error, context=""):
+        """The library's ``error`` as a :class:`HyperParameterError` of the hyper-parameter whose
+        argument its message names first (``ValueError`` naming the method's hyper-parameters if none)."""
+        message = str(error).rstrip(".")
+        for hp in self.hyperparameters:
+            if message.startswith(f"`{hp.argument}`"):
+                return HyperParameterError(hp.name, f"{message}{context}.")
+        return ValueError(f"`hyperparameters` of method {self.name!r}: {message}{context}.")
+
+    def check_classes(self, params, num_classes):
+        """Checks resolved ``params`` against a problem of ``num_classes`` classes (e.g. GSC's
+        ``top_k`` ≤ C) by computing the loss on a dummy batch of that width.
+
+        Raises:
+            HyperParameterError: naming the hyper-parameter whose library argument the loss's
+                message names (``ValueError`` if it names none).
+        """
+        labels = np.arange(2) % num_classes
+        try:
+            self.make_loss(params)(labels, np.zeros((2, num_classes), np.float32))
+        except ValueError as error:
+            raise self._blame(error, f" (the data set has {num_classes} classes)") from None
 
     def predict_inputs(self, images):
         """What ``model.predict`` takes for these images (the label input left empty)."""

@@ -33,14 +33,20 @@ def gsc_density(probs, top_k, normalize_entropy=True, log_probs=None):
 
 
 def gsc_loss(labels, logits, gamma, top_k, normalize_entropy=True, label_smoothing=0.0, focal_gamma=None):
-    """Per-sample CE (optionally smoothed / focal, eq. 18) + γ·f."""
+    """Per-sample CE (optionally smoothed / focal, eq. 18) + γ·f.
+
+    ``labels``: class indices (B,) or target probability rows (B, C). The focal base is
+    ``Σ_j t_j (1 − p_j)^η (−ln p_j)``, i.e. ``(1 − p_y)^η · CE`` for a one-hot target.
+    """
     logp = log_softmax(logits)
     probs = np.exp(logp)
     num_classes = logp.shape[-1]
-    target = np.eye(num_classes)[labels] * (1 - label_smoothing) + label_smoothing / num_classes
-    base = -(target * logp).sum(axis=-1)
+    labels = np.asarray(labels)
+    target = labels.astype(np.float64) if labels.ndim == 2 else np.eye(num_classes)[labels]
+    target = target * (1 - label_smoothing) + label_smoothing / num_classes
     if focal_gamma is not None:
-        base = (1 - probs[np.arange(len(labels)), labels]) ** focal_gamma * base
+        target = target * (1 - probs) ** focal_gamma
+    base = -(target * logp).sum(axis=-1)
     return base + gamma * gsc_density(probs, top_k, normalize_entropy, logp)
 
 

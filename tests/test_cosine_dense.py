@@ -59,6 +59,25 @@ def test_zero_feature_vector_is_finite():
         assert np.all(np.isfinite(tape.gradient(value, layer.kernel)))
 
 
+@pytest.mark.parametrize("head", ["cosine", "pedcc"])
+def test_zero_float16_feature_row_has_zero_gradient(head):
+    """mixed_float16: a zero row from a float16 backbone gets gradient 0 (was ±inf), the others finite."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        layer = keras_losses.CosineDense(4) if head == "cosine" else keras_losses.PEDCCDense(4)
+        x = tf.constant(np.vstack([np.zeros((1, 6)), RNG.normal(size=(2, 6))]), tf.float16)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = keras_losses.ArcFaceLoss()([0, 1, 2], layer(x))
+        gradient = tape.gradient(value, x).numpy()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert gradient.dtype == np.float16
+    np.testing.assert_array_equal(gradient[0], 0.0)
+    assert np.all(np.isfinite(gradient)) and np.any(gradient[1:] != 0)
+
+
 def test_feature_equal_to_class_vector_is_finite():
     """x parallel to w_y gives cos ≈ 1 (possibly 1 + ulp): finite loss and gradients."""
     layer = keras_losses.CosineDense(3)

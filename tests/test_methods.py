@@ -34,7 +34,7 @@ def test_defaults_are_the_library_signatures_unless_the_method_states_its_own():
     ("arcface", {"scale": 0.0}, "scale"),                  # scale > 0
     ("gsc", {"gsc_top_k": 0}, "gsc_top_k"),                # top_k >= 1
     ("icu", {"icu_lambda_mu": -1.0}, "icu_lambda_mu"),     # a layer's argument (GaussianClassHead)
-    ("npcface", {"npcface_m0": 1.0, "npcface_m1": 0.6}, "hyperparameters"),  # m0 + m1 < π/2 (two arguments)
+    ("npcface", {"npcface_m0": 1.0, "npcface_m1": 0.6}, "npcface_m1"),  # m0 + m1 < π/2: the loss names m1
     ("softmax", {"scale": 30.0}, "hyperparameters"),       # not a hyper-parameter of softmax
 ])
 def test_resolve_checks_values_with_the_library(method, overrides, named):

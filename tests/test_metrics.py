@@ -27,7 +27,7 @@ def test_matches_reference_with_sparse_labels(num_bins):
     probs = _probabilities()
     labels = RNG.integers(0, 5, size=len(probs))
     expected = reference.expected_calibration_error(labels, probs, num_bins)
-    metric = keras_losses.ExpectedCalibrationError(num_bins=num_bins)
+    metric = keras_losses.ExpectedCalibrationError(num_bins=num_bins, from_logits=False)
     np.testing.assert_allclose(_ece(metric, labels, probs), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -37,7 +37,7 @@ def test_label_forms_agree():
     labels = RNG.integers(0, 4, size=40)
     expected = reference.expected_calibration_error(labels, probs, 15)
     for form in (labels, labels[:, None], labels.astype(np.float32), np.eye(4)[labels]):
-        metric = keras_losses.ExpectedCalibrationError()
+        metric = keras_losses.ExpectedCalibrationError(from_logits=False)
         np.testing.assert_allclose(_ece(metric, form, probs), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -59,7 +59,7 @@ def test_sample_weight_matches_reference(num_bins):
     weights = RNG.uniform(0.0, 3.0, size=48)
     weights[:5] = 0.0
     expected = reference.expected_calibration_error(labels, probs, num_bins, weights=weights)
-    metric = keras_losses.ExpectedCalibrationError(num_bins=num_bins)
+    metric = keras_losses.ExpectedCalibrationError(num_bins=num_bins, from_logits=False)
     np.testing.assert_allclose(
         _ece(metric, labels, probs, sample_weight=weights.astype(np.float32)),
         expected,
@@ -75,7 +75,7 @@ def test_streaming_equals_reference_on_concatenation_and_reset():
     probs = _probabilities(batch=70)
     labels = RNG.integers(0, 5, size=70)
     weights = RNG.uniform(0.5, 2.0, size=70)
-    metric = keras_losses.ExpectedCalibrationError(num_bins=10)
+    metric = keras_losses.ExpectedCalibrationError(num_bins=10, from_logits=False)
     for start, stop in [(0, 7), (7, 32), (32, 33), (33, 70)]:
         metric.update_state(
             labels[start:stop],
@@ -114,13 +114,13 @@ def test_confidences_on_bin_edges(num_bins):
     )
     labels = np.array([0, 2, 1, 0, 1, 1, 0, 1, 2])
     expected = reference.expected_calibration_error(labels, probs, num_bins)
-    metric = keras_losses.ExpectedCalibrationError(num_bins=num_bins)
+    metric = keras_losses.ExpectedCalibrationError(num_bins=num_bins, from_logits=False)
     np.testing.assert_allclose(_ece(metric, labels, probs), expected, rtol=1e-6, atol=1e-7)
 
 
 def test_no_updates_gives_zero():
     """An empty state (or zero total weight) gives 0, not NaN."""
-    metric = keras_losses.ExpectedCalibrationError()
+    metric = keras_losses.ExpectedCalibrationError(from_logits=False)
     assert float(metric.result()) == 0.0
     metric.update_state([0, 1], np.array([[0.9, 0.1], [0.3, 0.7]], np.float32), sample_weight=[0, 0])
     assert float(metric.result()) == 0.0
@@ -144,7 +144,7 @@ def training_case():
         x=x,
         y=y,
         batch_size=16,
-        make_metrics=lambda: [keras_losses.ExpectedCalibrationError()],
+        make_metrics=lambda: [keras_losses.ExpectedCalibrationError(from_logits=False)],
         learning_rate=0.5,
     )
 
@@ -186,14 +186,54 @@ def test_bad_num_bins(num_bins):
 
 def test_bad_update_inputs():
     """y_pred of rank != 2 and out-of-range / wrongly shaped labels raise ValueError."""
-    metric = keras_losses.ExpectedCalibrationError()
+    metric = keras_losses.ExpectedCalibrationError(from_logits=False)
     probs = np.full((3, 4), 0.25, np.float32)
     harness.assert_value_error("y_pred", metric.update_state, [0, 1, 2], np.full((3,), 0.5))
     harness.assert_value_error("y_pred", metric.update_state, [0, 1, 2], np.full((3, 4, 1), 0.25))
     harness.assert_value_error("y_true", metric.update_state, [0, 1, 4], probs)
     harness.assert_value_error("y_true", metric.update_state, [0, -1, 2], probs)
     harness.assert_value_error("y_true", metric.update_state, np.zeros((3, 2, 2)), probs)
+    harness.assert_value_error("y_true", metric.update_state, [0, 1.5, 2], probs)
+    harness.assert_value_error("y_true", metric.update_state, np.full((3, 4), 0.25), probs)  # soft rows
+    harness.assert_value_error("y_pred", metric.update_state, [0, 1, 2], probs * 3.0)  # not probabilities
+    harness.assert_value_error("y_true", metric.update_state, [0, 1], probs)  # batch sizes differ
+    harness.assert_value_error("sample_weight", metric.update_state, [0, 1, 2], probs, np.ones(4))
+    harness.assert_value_error("sample_weight", metric.update_state, [0, 1, 2], probs, np.ones((3, 2)))
+    logits_metric = keras_losses.ExpectedCalibrationError()  # default: logits
+    harness.assert_value_error("from_logits", logits_metric.update_state, [0, 1, 2], probs)
     # Nothing was accumulated by the failed updates.
     assert float(metric.result()) == 0.0
     for variable in metric.variables:
         np.testing.assert_array_equal(np.asarray(variable), 0.0)
+
+
+def test_default_reads_logits_and_never_exceeds_one():
+    """The default (from_logits=True) on raw logits gives the reference on their softmax, in [0, 1]."""
+    logits = RNG.normal(size=(30, 10)) * 8.0
+    labels = RNG.integers(0, 10, size=30)
+    value = _ece(keras_losses.ExpectedCalibrationError(), labels, logits)
+    np.testing.assert_allclose(value, reference.expected_calibration_error(labels, reference.softmax(logits), 15),
+                               rtol=1e-5, atol=1e-6)
+    assert 0.0 <= value <= 1.0
+
+
+def test_empty_batch_adds_nothing():
+    """A batch of 0 samples leaves the state unchanged (no crash)."""
+    metric = keras_losses.ExpectedCalibrationError()
+    metric.update_state(np.zeros((0,), np.int32), np.zeros((0, 3), np.float32))
+    assert float(metric.result()) == 0.0
+    metric.update_state([0, 1], np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 1.0]], np.float32))
+    before = float(metric.result())
+    metric.update_state(np.zeros((0,), np.int32), np.zeros((0, 3), np.float32))
+    assert float(metric.result()) == before > 0.0
+
+
+def test_bad_labels_make_compiled_result_nan():
+    """Inside a compiled function (XLA or not) an out-of-range label makes the ECE NaN, never a number."""
+    import tensorflow as tf
+
+    logits = RNG.normal(size=(4, 3)).astype(np.float32)
+    for jit in (True,):
+        metric = keras_losses.ExpectedCalibrationError()
+        tf.function(metric.update_state, jit_compile=jit)(tf.constant([0, 1, 3, 2]), tf.constant(logits))
+        assert np.isnan(float(metric.result()))

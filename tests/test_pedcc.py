@@ -155,6 +155,26 @@ def test_fine_tuning_trains_unit_norm_centroids():
     np.testing.assert_allclose(np.linalg.norm(after, axis=0), 1.0, atol=1e-6)
 
 
+def test_fine_tuning_survives_save_and_reload(tmp_path, recwarn):
+    """A model saved in the fine-tuning stage reloads with trainable centroids that keep training,
+    and its optimizer state loads without Keras' variable-count warning."""
+    case = _case()
+    model = harness._compile(case)
+    model.get_layer("pedcc").start_fine_tuning()
+    model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9), loss=keras_losses.PEDCCLoss())
+    model.fit(case.x, case.y, epochs=1, batch_size=16, verbose=0)
+    path = tmp_path / "fine_tuning.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    layer = reloaded.get_layer("pedcc")
+    assert layer.fine_tuning and layer.centroids.trainable
+    assert len(reloaded.trainable_weights) == len(model.trainable_weights)
+    assert not [w for w in recwarn if "variables" in str(w.message)]
+    before = layer.centroids.numpy().copy()
+    reloaded.fit(case.x, case.y, epochs=1, batch_size=16, verbose=0)
+    assert np.abs(layer.centroids.numpy() - before).max() > 1e-4
+
+
 def test_keras_round_trip_keeps_exact_centroids(tmp_path):
     """.keras round trip: identical outputs and bit-identical centroids (generated ones too)."""
     inputs = keras.Input((DIM,))
@@ -177,7 +197,8 @@ def test_cosines_are_float32_under_mixed_precision(policy):
 def test_config_complete():
     """Every constructor argument is in get_config; registered."""
     harness.assert_config_complete(keras_losses.PEDCCLoss(scale=30.0, margin=0.3, n=2.0, mse_reduction="batch_mean"))
-    harness.assert_config_complete(keras_losses.PEDCCDense(NUM_CLASSES, seed=2, centroids=_centroids(), iterations=5))
+    harness.assert_config_complete(keras_losses.PEDCCDense(NUM_CLASSES, seed=2, centroids=_centroids(), iterations=5,
+                                                          fine_tuning=True))
 
 
 @pytest.mark.parametrize(
@@ -189,6 +210,7 @@ def test_config_complete():
         ("margin", lambda: keras_losses.PEDCCLoss(margin=-0.1)),
         ("num_classes", lambda: keras_losses.PEDCCDense(1)),
         ("iterations", lambda: keras_losses.PEDCCDense(3, iterations=-1)),
+        ("fine_tuning", lambda: keras_losses.PEDCCDense(3, fine_tuning="yes")),
         ("centroids", lambda: keras_losses.PEDCCDense(3, centroids=np.ones((4, 2)))),
         ("centroids", lambda: keras_losses.PEDCCDense(3, centroids=np.full((3, 2), np.nan))),
         ("centroids", lambda: keras_losses.PEDCCDense(2, centroids=np.zeros((2, 3)))),

@@ -84,6 +84,14 @@ def test_gradient_matches_reference_finite_differences(scale):
     np.testing.assert_allclose(tape.gradient(value, tz), expected, atol=1e-4)
 
 
+def test_float64_layer_matches_reference_to_float64_precision():
+    """dtype="float64" keeps the scale in float64 (a float32 round of 0.9 would be 2e-8 off)."""
+    z = _logits()
+    layer = keras_losses.ScaledBatchNormalization(scale=0.9, dtype="float64")
+    out = np.asarray(layer(z, training=True))
+    np.testing.assert_allclose(out, reference.scaled_batch_norm(z, 0.9, EPSILON), rtol=1e-12, atol=1e-12)
+
+
 def test_float64_gradient_matches_finite_differences():
     """Autodiff of the float64 layer (training mode) equals float64 central differences."""
     z = _logits(batch=5, channels=3)

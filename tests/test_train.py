@@ -61,14 +61,15 @@ import os, signal, sys
 import keras
 from models import methods, train
 
-original = keras.callbacks.BackupAndRestore.on_epoch_end
+from models.training.backup import EpochBackup
+original = EpochBackup.on_epoch_end
 
 def on_epoch_end(self, epoch, logs=None):
     original(self, epoch, logs)
     if epoch == 1:  # the backup of epoch 2 is on disk: die the hard way
         os.kill(os.getpid(), signal.SIGKILL)
 
-keras.callbacks.BackupAndRestore.on_epoch_end = on_epoch_end
+EpochBackup.on_epoch_end = on_epoch_end
 train.main(sys.argv[1:])
 """
 

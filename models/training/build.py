@@ -21,7 +21,14 @@ def make_strategy(name):
     if name == "default":
         return tf.distribute.get_strategy(), None
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy(), None
+        strategy = tf.distribute.MirroredStrategy()
+        if strategy.num_replicas_in_sync < 2:
+            devices = ", ".join(d.name for d in tf.config.list_logical_devices() if d.device_type in ("CPU", "GPU"))
+            raise UsageError(
+                f"--strategy mirrored found one device ({devices}): it would train one replica, like --strategy "
+                "default. Use --strategy auto or default here, or run it on a machine with several GPUs."
+            )
+        return strategy, None
     # auto: mirrored over several GPUs, else the default strategy
     gpus = tf.config.list_logical_devices("GPU")
     return (tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()), None

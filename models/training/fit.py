@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import random
+import tempfile
 import time
 
 import keras
@@ -20,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import methods
-from models.training import build, plots
+from models.training import backup, build, plots
 from models.training.config import PRECISIONS, RUN_KEYS, TrainConfig, UsageError
 from models.training.evaluate import EVAL_BATCH_SIZE, evaluate
 
@@ -29,15 +30,6 @@ REFUSED, FINISHED = -2, -1
 
 
 # ----------------------------------------------------------------------------- run folder
-
-
-def completed_epochs(backup_dir):
-    """Epochs finished by an interrupted run, from ``BackupAndRestore``'s metadata."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        return int(json.load(f)["epoch"])
 
 
 def trim_history(path, epochs):
@@ -51,13 +43,38 @@ def trim_history(path, epochs):
         f.write("\n".join(kept) + ("\n" if kept else ""))
 
 
-def check_output_folder(config):
-    """Creates the run folder or checks that it holds this same run; returns the run settings."""
-    settings = config.run_settings()
+def check_output_path(output):
+    """``--output`` must be a folder (or not exist yet) that this process can write into."""
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise UsageError(f"--output {output} is a file, not a folder; choose a folder. Nothing was changed.")
+    existing = output
+    while not os.path.exists(existing):  # the nearest existing ancestor is where the folder will be made
+        existing = os.path.dirname(os.path.abspath(existing))
+    if not os.path.isdir(existing):
+        raise UsageError(f"--output {output}: {existing} is a file, not a folder. Nothing was changed.")
+    try:  # the only reliable test (permissions, read-only or special file systems): make and remove a folder
+        os.rmdir(tempfile.mkdtemp(prefix=".write-test-", dir=existing))
+    except OSError as error:
+        raise UsageError(f"--output {output}: cannot create folders in {existing} ({error.strerror}). "
+                         "Nothing was changed.") from None
+
+
+def inspect_output(config):
+    """Checks, without writing anything, that ``config.output`` can hold this run.
+
+    Returns:
+        FINISHED if it holds this run finished, else the epoch to resume after (0 for a new run).
+
+    Raises:
+        UsageError: not a writable folder, another run's folder, a non-empty folder without a
+            run, or an interrupted run whose backups are all damaged.
+    """
+    check_output_path(config.output)
     path = os.path.join(config.output, "run.json")
     if os.path.exists(path):
         with open(path) as f:
             previous = json.load(f)
+        settings = config.run_settings()
         differing = {k: (previous.get(k), v) for k, v in settings.items() if previous.get(k) != v}
         if differing:
             details = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(differing.items()))
@@ -69,31 +86,31 @@ def check_output_folder(config):
         raise UsageError(
             f"--output {config.output} is not empty and holds no run.json; choose another folder. Nothing was changed."
         )
-    else:
-        os.makedirs(config.output, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(settings, f, indent=2)
-    return settings
-
-
-def prepare_output(config):
-    """Checks or creates the run folder; returns the first epoch to train, or FINISHED."""
-    check_output_folder(config)
     if os.path.exists(os.path.join(config.output, "metrics.json")):
         return FINISHED
-    return completed_epochs(os.path.join(config.output, "backup"))
+    return backup.latest_intact(os.path.join(config.output, "backup"), config.output)
+
+
+def create_output(config):
+    """Creates the run folder and its ``run.json`` (the run's settings), once everything is checked."""
+    os.makedirs(config.output, exist_ok=True)
+    path = os.path.join(config.output, "run.json")
+    if not os.path.exists(path):
+        with open(path + ".partial", "w") as f:
+            json.dump(config.run_settings(), f, indent=2)
+        os.replace(path + ".partial", path)
 
 
 def agree_on_start(config, strategy, role):
     """The first epoch (or FINISHED), decided by the chief and shared with every worker."""
     if role is None:
-        return prepare_output(config)
+        return inspect_output(config)
     from models.multiworker import chief_number
 
     start = REFUSED
     try:
         if role.is_chief:
-            start = prepare_output(config)
+            start = inspect_output(config)
     finally:  # told even when the chief refuses, so that no worker waits for it forever
         start = chief_number(strategy, start)
     if start == REFUSED:
@@ -174,22 +191,24 @@ def _fit_and_evaluate(config, strategy, role, first_epoch):
     if bundle.train_size < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} exceeds the {bundle.train_size} training examples")
     method = methods.get(config.method)
+    with strategy.scope():
+        model = build_checked_model(config, method, bundle, replicas)
+    # Everything is checked: only now is anything written.
     train_data = bundle.train
     if method.uses_labels:  # the labels also feed the head
         train_data = train_data.map(lambda x, y: (method.fit_inputs(x, y), y))
     history_path = os.path.join(config.output, "history.csv")
     callbacks = []
     if chief:
+        create_output(config)
         trim_history(history_path, first_epoch)
         if first_epoch and config.verbose:
             print(f"resuming {config.output} after epoch {first_epoch}", flush=True)
         callbacks = [  # history row first, then the backup: a kill in between only repeats a row
             keras.callbacks.CSVLogger(history_path, append=True),
-            keras.callbacks.BackupAndRestore(os.path.join(config.output, "backup")),
+            backup.EpochBackup(os.path.join(config.output, "backup"), restore_epoch=first_epoch),
             keras.callbacks.TensorBoard(os.path.join(config.output, "tensorboard")),
         ]
-    with strategy.scope():
-        model = build.compile_model(config, bundle.input_shape, bundle.num_classes, replicas)
     steps_per_epoch = bundle.train_size // config.batch_size
     start = time.perf_counter()
     if role is None:
@@ -224,6 +243,24 @@ def _fit_and_evaluate(config, strategy, role, first_epoch):
     if config.verbose:
         print(json.dumps(results, indent=2), flush=True)
     return results
+
+
+def build_checked_model(config, method, bundle, replicas):
+    """The compiled model, once the method's settings are checked against the data.
+
+    Checks what needs the data: the loss on the number of classes (e.g. GSC's ``top_k`` ≤ C) and
+    the head on the embedding width (e.g. PEDCC's centroids need ``--embedding-dim`` ≥ 2). A value
+    the library rejects becomes a :class:`UsageError` naming the setting.
+    """
+    try:
+        method.check_classes(config.hyperparameters, bundle.num_classes)
+    except methods.HyperParameterError as error:
+        raise UsageError(str(error), error.name, error.detail) from None
+    try:
+        return build.compile_model(config, bundle.input_shape, bundle.num_classes, replicas)
+    except ValueError as error:
+        raise UsageError(f"--embedding-dim {config.embedding_dim} / --dataset {config.dataset} do not suit "
+                         f"--method {config.method}: {error}") from None
 
 
 def load_run(folder):
