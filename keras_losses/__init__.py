@@ -5,6 +5,7 @@ Public API:
     ScaledBatchNormalization                         — scaled BN before softmax
     ExpectedCalibrationError                         — streaming calibration metric
     CosineDense, NPCFaceLoss, ArcFaceLoss, CosFaceLoss — cosine-margin heads
+    auto_scale                                       — a logit scale for few classes
     tar_at_far, roc_curve                            — verification metrics for embedding pairs
     pedcc_centroids, centroid_quality, PEDCCDense, PEDCCLoss — PEDCC
     GaussianClassHead, ICULoss, build_icu_model      — ICU Gaussian head, margins, regulariser
@@ -15,7 +16,7 @@ from keras_losses.batch_term_model import BatchTermModel
 from keras_losses.cosine_dense import CosineDense
 from keras_losses.gsc import GSCLoss, GSCRegularizer, gsc_loss, gsc_penalty
 from keras_losses.icu import GaussianClassHead, ICULoss, build_icu_model
-from keras_losses.margin_losses import ArcFaceLoss, CosFaceLoss, CosineMarginLoss, NPCFaceLoss
+from keras_losses.margin_losses import ArcFaceLoss, CosFaceLoss, CosineMarginLoss, NPCFaceLoss, auto_scale
 from keras_losses.metrics import ExpectedCalibrationError
 from keras_losses.pedcc import PEDCCDense, PEDCCLoss
 from keras_losses.pedcc_centroids import centroid_quality, known_optimum, pedcc_centroids
@@ -39,6 +40,7 @@ __all__ = [
     "PEDCCDense",
     "PEDCCLoss",
     "ScaledBatchNormalization",
+    "auto_scale",
     "build_icu_model",
     "centroid_quality",
     "gsc_loss",

@@ -183,7 +183,8 @@ class PEDCCLoss(BatchTermLoss, CosFaceLoss):
     ``L_MSE`` is clamped at 1e-12 before the root.
 
     Args:
-        scale: AM-softmax scale ``s``. Defaults to 10.0 (the authors' pairing with m = 0.5).
+        scale: AM-softmax scale ``s``, or ``"auto"`` (:func:`auto_scale` with ``d = m``). Defaults
+            to 10.0 (the authors' pairing with m = 0.5).
         margin: AM-softmax margin ``m``. Defaults to 0.5 (all paper tables).
         n: root ``n ≥ 1``. Defaults to 1.0.
         mse_reduction: one of ``"half_sum"``, ``"sum"``, ``"batch_mean"``.
