@@ -204,7 +204,7 @@ class GSCLoss(Loss):
         focal_gamma: if set, the base term is the focal loss
             ``Σ_j t_j (1 − p_j)^η (−ln p_j)`` with ``η = focal_gamma``, which for
             a one-hot target is ``(1 − p_y)^η · CE`` (paper eq. 18) and for soft or
-            smoothed targets Keras' ``CategoricalFocalCrossentropy`` form.
+            smoothed targets Keras' ``CategoricalFocalCrossentropy(alpha=1)`` form.
         stop_gradient_sigma: treat σ as constant in the backward pass (the
             paper does so only to simplify a derivation). Defaults to False.
         reduction: Keras reduction. Defaults to ``"sum_over_batch_size"``.

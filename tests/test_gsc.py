@@ -273,3 +273,25 @@ def test_function_form_checks_its_arguments_like_the_class(argument, kwargs):
     """gsc_loss(...) rejects what GSCLoss(...) rejects, naming the argument."""
     logits = np.zeros((3, 4), np.float32)
     harness.assert_value_error(argument, keras_losses.gsc_loss, [0, 1, 2], logits, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.1}, {"focal_gamma": 2.0}, {"focal_gamma": 0.5, "label_smoothing": 0.2}])
+def test_soft_targets_match_reference_and_keras(kwargs):
+    """Mixup rows: the float64 reference with soft targets, and (γ = 0) Keras' own categorical
+    (focal, alpha = 1) cross-entropy on the same rows — the targets are used, not argmaxed."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(6, 5)) * 2.0
+    mix = rng.uniform(0.2, 0.8, size=(6, 1))
+    targets = mix * np.eye(5)[rng.integers(0, 5, 6)] + (1 - mix) * np.eye(5)[rng.integers(0, 5, 6)]
+    ours = keras_losses.GSCLoss(gamma=0.3, top_k=2, dtype="float64", **kwargs)(targets, logits)
+    expected = reference.gsc_loss(targets, logits, 0.3, 2, **kwargs).mean()
+    np.testing.assert_allclose(float(ours), expected, rtol=1e-10)
+    smoothing = kwargs.get("label_smoothing", 0.0)
+    if "focal_gamma" in kwargs:
+        keras_loss = keras.losses.CategoricalFocalCrossentropy(
+            alpha=1.0, gamma=kwargs["focal_gamma"], from_logits=True, label_smoothing=smoothing, dtype="float64")
+    else:
+        keras_loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing, dtype="float64")
+    np.testing.assert_allclose(
+        float(keras_losses.GSCLoss(gamma=0.0, dtype="float64", **kwargs)(targets, logits)),
+        float(keras_loss(targets, logits)), rtol=1e-6)
