@@ -13,3 +13,11 @@ resume, evaluation, plots; ``train(TrainConfig(...))``), ``data`` (data sets), `
 ``evaluation`` (accuracy, ECE, NLL, reliability bins), ``plots`` (shared figures), ``notebook`` (the
 runtime and data choices of the Colab notebooks in ``colab/``).
 """
+
+import os
+
+# TensorFlow's C++ info and warning lines (e.g. XLA's "Ignoring Assert operator" for every compiled
+# loss) are not for the user of these tools; errors still show. Set before TensorFlow loads: every
+# tool runs as ``python -m models.<tool>``, which imports this package first. (The oneDNN notice at
+# import is printed before TensorFlow reads this setting, tensorflow/tensorflow#100442, and stays.)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

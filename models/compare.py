@@ -18,16 +18,14 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from models import methods  # noqa: E402
-from models._common import name_list, positive_float, positive_int, pyplot, seed_list, write_markdown_and_json  # noqa: E402
-from models.backbones import BACKBONES  # noqa: E402
-from models.data import DATASETS  # noqa: E402
-from models.training import PRECISIONS, TrainConfig, UsageError, train  # noqa: E402
-from models.training.fit import check_output_path, inspect_output  # noqa: E402
+from models import methods
+from models._common import name_list, positive_float, positive_int, pyplot, seed_list, write_markdown_and_json
+from models.backbones import BACKBONES
+from models.data import DATASETS
+from models.training import PRECISIONS, TrainConfig, UsageError, train
+from models.training.fit import check_output_path, inspect_output
 
 COLUMNS = ("accuracy", "ece", "tar@far=0.01", "tar@far=0.001")
 

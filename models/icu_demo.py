@@ -42,15 +42,13 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import keras_losses  # noqa: E402
-from models._common import non_negative_int, positive_int, pyplot, write_markdown_and_json  # noqa: E402
-from models.data import long_tail_counts  # noqa: E402
+import keras_losses
+from models._common import non_negative_int, positive_int, pyplot, write_markdown_and_json
+from models.data import long_tail_counts
 
 NUM_CLASSES = 8
 INPUT_DIM = 8

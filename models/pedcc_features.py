@@ -16,15 +16,13 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import keras_losses  # noqa: E402
-from models._common import pyplot  # noqa: E402
-from models.data import digits_split  # noqa: E402
+import keras_losses
+from models._common import pyplot
+from models.data import digits_split
 
 
 def build(method, feature_dim, num_classes=10):

@@ -26,17 +26,15 @@ import argparse
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from models import methods  # noqa: E402
-from models._common import name_list, positive_int, pyplot, seed_list, write_markdown_and_json  # noqa: E402
-from models.data import digits_split  # noqa: E402
-from models.evaluation import NUM_BINS, classification_metrics  # noqa: E402
-from models.plots import reliability_figure  # noqa: E402
+from models import methods
+from models._common import name_list, positive_int, pyplot, seed_list, write_markdown_and_json
+from models.data import digits_split
+from models.evaluation import NUM_BINS, classification_metrics
+from models.plots import reliability_figure
 
 DEFAULT_EPOCHS = 30
 DEFAULT_OUTPUT = os.path.join("runs", "quickstart")

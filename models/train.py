@@ -23,12 +23,8 @@ custom loop that does what ``model.fit`` does (Keras 3.15's ``model.fit`` is bro
 From Python: ``models.training.train(models.training.TrainConfig(...))`` (see :mod:`models.training`).
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from models.training import TrainConfig, UsageError, train  # noqa: E402
-from models.training.cli import main, parse_config  # noqa: E402
+from models.training import TrainConfig, UsageError, train
+from models.training.cli import main, parse_config
 
 __all__ = ["TrainConfig", "UsageError", "main", "parse_config", "train"]
 

@@ -32,6 +32,26 @@ REFUSED, FINISHED = -2, -1
 # ----------------------------------------------------------------------------- run folder
 
 
+class EpochHistory(keras.callbacks.Callback):
+    """Appends one row per epoch to ``history.csv``: ``epoch`` and the epoch's logs, in sorted order.
+
+    Unlike Keras' ``CSVLogger`` it adds no ``val_*`` columns when there is no validation (those were
+    all ``NA``); a resumed run appends to the rows of the epochs it keeps (:func:`trim_history`).
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {key: float(value) for key, value in sorted((logs or {}).items())}
+        new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        with open(self.path, "a") as f:
+            if new:
+                f.write(",".join(["epoch", *logs]) + "\n")
+            f.write(",".join([str(epoch), *(repr(v) for v in logs.values())]) + "\n")
+
+
 def trim_history(path, epochs):
     """Keeps the history rows of the first ``epochs`` epochs (drops a killed epoch's row)."""
     if not os.path.exists(path):
@@ -205,7 +225,7 @@ def _fit_and_evaluate(config, strategy, role, first_epoch):
         if first_epoch and config.verbose:
             print(f"resuming {config.output} after epoch {first_epoch}", flush=True)
         callbacks = [  # history row first, then the backup: a kill in between only repeats a row
-            keras.callbacks.CSVLogger(history_path, append=True),
+            EpochHistory(history_path),
             backup.EpochBackup(os.path.join(config.output, "backup"), restore_epoch=first_epoch),
             keras.callbacks.TensorBoard(os.path.join(config.output, "tensorboard")),
         ]
