@@ -54,6 +54,8 @@ class BatchTermModel(keras.Model):
     >>> logits = keras_losses.GaussianClassHead(3)(keras.layers.Dense(4)(images), labels)
     >>> model = keras_losses.BatchTermModel({"image": images, "label": labels}, logits)
     >>> model.compile(optimizer="adam", loss=keras_losses.ICULoss())
+    >>> model.output_shape
+    (None, 3)
 
     (:func:`keras_losses.build_icu_model` builds such a model around any backbone.)
     """

@@ -57,10 +57,16 @@ class CosineDense(keras.layers.Layer):
 
     Example:
 
-    >>> embeddings = backbone(images)                       # (B, 512)
+    >>> images = keras.Input((8,))
+    >>> backbone = keras.layers.Dense(16)                  # any feature extractor
+    >>> embeddings = backbone(images)                       # (B, 16)
+    >>> num_identities = 5
     >>> cosines = keras_losses.CosineDense(num_identities)(embeddings)
     >>> model = keras.Model(images, cosines)
     >>> model.compile("sgd", loss=keras_losses.ArcFaceLoss())
+    >>> x = np.random.default_rng(0).normal(size=(4, 8)).astype("float32")
+    >>> tuple(model(x).shape)                               # cosines in [-1, 1]
+    (4, 5)
     """
 
     def __init__(

@@ -120,7 +120,9 @@ def gsc_penalty(
     Example:
 
     >>> logits = keras.ops.array([[2.0, 1.0, 0.1]])
-    >>> f = gsc_penalty(logits, top_k=2)
+    >>> f = keras_losses.gsc_penalty(logits, top_k=2)
+    >>> round(float(f[0]), 4)
+    0.1769
     """
     y_pred = as_tensor(y_pred)
     num_classes = check_scores("y_pred", y_pred)
@@ -152,6 +154,14 @@ def gsc_loss(
 
     Returns:
         Tensor ``(B,)``.
+
+    Example:
+
+    >>> y_true = np.array([0, 2])
+    >>> logits = np.array([[2.0, 1.0, 0.1], [0.5, 0.2, 3.0]], dtype="float32")
+    >>> loss = keras_losses.gsc_loss(y_true, logits, gamma=0.01, top_k=2)
+    >>> [round(float(v), 3) for v in loss]
+    [0.419, 0.135]
     """
     _check_gsc_args(gamma, top_k, label_smoothing, focal_gamma)  # the checks GSCLoss makes
     y_pred = as_tensor(y_pred)
@@ -223,6 +233,8 @@ class GSCLoss(Loss):
 
     Example:
 
+    >>> inputs = keras.Input((8,))
+    >>> model = keras.Model(inputs, keras.layers.Dense(3)(inputs))   # outputs logits
     >>> model.compile(optimizer="adam", loss=keras_losses.GSCLoss(gamma=0.01, top_k=2))
 
     Note: the paper's eq. 17 and Table 8's ``f'`` column are mis-derived
@@ -297,7 +309,13 @@ class GSCRegularizer(keras.regularizers.Regularizer):
 
     Example:
 
-    >>> logits = keras.layers.Dense(10, activity_regularizer=GSCRegularizer(0.1, top_k=7))
+    >>> inputs = keras.Input((8,))
+    >>> gsc = keras_losses.GSCRegularizer(0.1, top_k=7)
+    >>> logits = keras.layers.Dense(10, activity_regularizer=gsc)(inputs)
+    >>> model = keras.Model(inputs, logits)
+    >>> model.compile(optimizer="adam")
+    >>> x = np.random.default_rng(0).normal(size=(4, 8)).astype("float32")
+    >>> history = model.fit(x, epochs=1, verbose=0)   # no labels: the loss is the GSC term
     """
 
     def __init__(

@@ -167,14 +167,19 @@ class GaussianClassHead(keras.layers.Layer):
 
     Example:
 
-    >>> images = keras.Input((32, 32, 3), name="image")
+    >>> images = keras.Input((8,), name="image")
     >>> labels = keras.Input((), dtype="int32", name="label", optional=True)
+    >>> backbone = keras.layers.Dense(4)                  # any feature extractor
     >>> features = backbone(images)
-    >>> logits = keras_losses.GaussianClassHead(10)(features, labels)
+    >>> logits = keras_losses.GaussianClassHead(3)(features, labels)
     >>> model = keras_losses.BatchTermModel({"image": images, "label": labels}, logits)
     >>> model.compile("adam", loss=keras_losses.ICULoss())
-    >>> model.fit(ds)  # ds yields ({"image": x, "label": y}, y)
-    >>> model.predict({"image": x, "label": None})
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(8, 8)).astype("float32")
+    >>> y = rng.integers(0, 3, size=8).astype("int32")
+    >>> history = model.fit({"image": x, "label": y}, y, batch_size=8, epochs=1, verbose=0)
+    >>> model.predict({"image": x, "label": None}, verbose=0).shape
+    (8, 3)
 
     (:func:`build_icu_model` builds exactly this.)
     """
@@ -302,7 +307,14 @@ class ICULoss(Loss):
 
     Example:
 
+    >>> model = keras_losses.build_icu_model(keras.layers.Dense(4), num_classes=3, input_shape=(8,))
     >>> model.compile(optimizer="adam", loss=keras_losses.ICULoss(alpha=1e-4, gamma=1e-3))
+
+    On the head's logits ``−d`` directly:
+
+    >>> loss = keras_losses.ICULoss()
+    >>> round(float(loss([0], keras.ops.array([[-1.0, -3.0, -2.5]]))), 3)
+    0.307
     """
 
     def __init__(self, alpha=1e-4, gamma=1e-3, reduction="sum_over_batch_size", name="icu_loss", dtype=None):
@@ -363,11 +375,19 @@ def build_icu_model(
 
     Example:
 
-    >>> model = keras_losses.build_icu_model(backbone, num_classes=10)
+    >>> import tensorflow as tf
+    >>> backbone = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    >>> model = keras_losses.build_icu_model(backbone, num_classes=3)
     >>> model.compile(optimizer="adam", loss=keras_losses.ICULoss(), metrics=["accuracy"])
-    >>> ds = tf.data.Dataset.from_tensor_slices(({"image": x, "label": y}, y)).batch(128)
-    >>> model.fit(ds, epochs=10)
-    >>> logits = model.predict({"image": x_test, "label": None})
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(8, 4, 4, 1)).astype("float32")
+    >>> y = rng.integers(0, 3, size=8).astype("int32")
+    >>> ds = tf.data.Dataset.from_tensor_slices(({"image": x, "label": y}, y)).batch(8)
+    >>> history = model.fit(ds, epochs=1, verbose=0)
+    >>> x_test = x[:2]
+    >>> logits = model.predict({"image": x_test, "label": None}, verbose=0)
+    >>> logits.shape
+    (2, 3)
 
     With NumPy arrays: ``model.fit({"image": x, "label": y}, y, batch_size=128)``.
     """

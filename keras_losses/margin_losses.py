@@ -50,7 +50,7 @@ def auto_scale(num_classes, target_drop=0.0, probability=AUTO_SCALE_PROBABILITY)
 
     Example:
 
-    >>> round(auto_scale(10, target_drop=0.35), 2)   # CosFace, m = 0.35
+    >>> round(keras_losses.auto_scale(10, target_drop=0.35), 2)   # CosFace, m = 0.35
     11.96
     """
     num_classes = check_int("num_classes", num_classes, low=2)
@@ -79,6 +79,17 @@ class CosineMarginLoss(Loss):
         scale: the logit scale ``s > 0``, or ``"auto"``: :func:`auto_scale` for the number of
             classes of ``y_pred`` and this loss's margin.
         reduction, name, dtype: as for ``keras.losses.Loss``.
+
+    Example:
+
+    A margin-free normalised softmax (NormFace) as a subclass:
+
+    >>> class NormFaceLoss(keras_losses.CosineMarginLoss):
+    ...     def target_logit(self, cos_y):
+    ...         return cos_y
+    >>> loss = NormFaceLoss(scale=10.0)
+    >>> round(float(loss([0], [[0.5, 0.3, -0.2]])), 3)      # ln(1 + e^-2 + e^-7)
+    0.128
     """
 
     def __init__(self, scale, reduction="sum_over_batch_size", name=None, dtype=None):
@@ -142,7 +153,10 @@ class CosFaceLoss(CosineMarginLoss):
 
     Example:
 
+    >>> embeddings = keras.Input((16,))                     # features of any backbone
+    >>> num_classes = 10
     >>> cosines = keras_losses.CosineDense(num_classes)(embeddings)
+    >>> model = keras.Model(embeddings, cosines)
     >>> model.compile("sgd", loss=keras_losses.CosFaceLoss(scale=30.0, margin=0.35))
     """
 
@@ -178,6 +192,8 @@ class ArcFaceLoss(CosineMarginLoss):
 
     Example:
 
+    >>> embeddings = keras.Input((16,))                     # features of any backbone
+    >>> model = keras.Model(embeddings, keras_losses.CosineDense(1000)(embeddings))
     >>> model.compile("sgd", loss=keras_losses.ArcFaceLoss(scale=64.0, margin=0.5))
     """
 
@@ -233,7 +249,10 @@ class NPCFaceLoss(CosineMarginLoss):
 
     Example:
 
+    >>> embeddings = keras.Input((16,))                     # features of any backbone
+    >>> num_identities = 1000
     >>> cosines = keras_losses.CosineDense(num_identities)(embeddings)
+    >>> model = keras.Model(embeddings, cosines)
     >>> model.compile("sgd", loss=keras_losses.NPCFaceLoss())
     """
 

@@ -78,8 +78,17 @@ class ExpectedCalibrationError(keras.metrics.Metric):
 
     Example:
 
+    >>> inputs = keras.Input((8,))
+    >>> model = keras.Model(inputs, keras.layers.Dense(3)(inputs))   # outputs logits
     >>> model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     ...               metrics=["accuracy", keras_losses.ExpectedCalibrationError()])
+
+    Standalone, on two samples (confidences 0.881 right, 0.622 wrong):
+
+    >>> ece = keras_losses.ExpectedCalibrationError(num_bins=10)
+    >>> ece.update_state([0, 1], [[2.0, 0.0], [1.0, 0.5]])
+    >>> round(float(ece.result()), 3)          # ½·|1 − 0.881| + ½·|0 − 0.622|
+    0.371
     """
 
     def __init__(self, num_bins=15, from_logits=True, name="ece", dtype=None):

@@ -76,9 +76,14 @@ class PEDCCDense(keras.layers.Layer):
 
     Example:
 
+    >>> inputs = keras.Input((8,))
+    >>> h = keras.layers.Dense(16)(inputs)                   # any backbone's features
     >>> features = keras.layers.BatchNormalization(center=False, scale=False)(h)
     >>> cosines = keras_losses.PEDCCDense(10, name="pedcc")(features)
+    >>> model = keras.Model(inputs, cosines)
     >>> model.compile("sgd", loss=keras_losses.PEDCCLoss())
+    >>> tuple(model.get_layer("pedcc").centroids.shape)      # frozen, (D, C)
+    (16, 10)
     """
 
     def __init__(
@@ -193,6 +198,8 @@ class PEDCCLoss(BatchTermLoss, CosFaceLoss):
 
     Example:
 
+    >>> inputs = keras.Input((16,))                          # features of any backbone
+    >>> model = keras.Model(inputs, keras_losses.PEDCCDense(10)(inputs))
     >>> model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
     ...               loss=keras_losses.PEDCCLoss(scale=10.0, margin=0.5, n=2))
     """

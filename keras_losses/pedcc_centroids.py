@@ -81,7 +81,7 @@ def centroid_quality(centroids):
         Python float in [-1, 1].
 
     Example:
-        >>> centroid_quality([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0]])
+        >>> keras_losses.centroid_quality([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0]])
         0.0
     """
     units = _normalise_rows(_check_matrix("centroids", centroids))
@@ -115,6 +115,14 @@ def known_optimum(num_classes, dim):
 
     Returns:
         float or None.
+
+    Example:
+        >>> round(keras_losses.known_optimum(10, 512), 4)    # regular simplex: -1/(C-1)
+        -0.1111
+        >>> keras_losses.known_optimum(100, 64)               # D + 1 < C <= 2D
+        0.0
+        >>> print(keras_losses.known_optimum(300, 32))        # C > 2D: open problem
+        None
     """
     num_classes = check_int("num_classes", num_classes, low=2)
     dim = check_int("dim", dim, low=2)
@@ -328,10 +336,12 @@ def pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None):
             finite, or with a zero row.
 
     Example:
-        >>> centroids = pedcc_centroids(10, 512)            # regular simplex, seed 0
-        >>> round(centroid_quality(centroids), 4)
+        >>> centroids = keras_losses.pedcc_centroids(10, 512)            # regular simplex, seed 0
+        >>> round(keras_losses.centroid_quality(centroids), 4)
         -0.1111
-        >>> authors = pedcc_centroids(10, 512, iterations=200)   # the authors' schedule
+        >>> authors = keras_losses.pedcc_centroids(10, 512, iterations=200)   # the authors' schedule
+        >>> round(keras_losses.centroid_quality(authors), 3)
+        -0.111
     """
     num_classes = check_int("num_classes", num_classes, low=2)
     dim = check_int("dim", dim, low=2)

@@ -37,8 +37,11 @@ class ScaledBatchNormalization(keras.layers.Layer):
 
     Example:
 
+    >>> inputs = keras.Input((8,))
+    >>> features = keras.layers.Dense(16, activation="relu")(inputs)   # any backbone
     >>> logits = keras.layers.Dense(10)(features)
     >>> logits = keras_losses.ScaledBatchNormalization(scale=0.9)(logits)
+    >>> model = keras.Model(inputs, logits)
     >>> model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     """
 

@@ -42,7 +42,11 @@ def roc_curve(scores, same):
 
     Example:
 
+    >>> scores = np.array([0.9, 0.8, 0.4, 0.3, 0.1])          # cosine of each pair
+    >>> same = np.array([True, False, True, False, False])
     >>> far, tar, thresholds = keras_losses.roc_curve(scores, same)
+    >>> far.round(3).tolist(), tar.tolist()
+    ([0.0, 0.0, 0.333, 0.333, 0.667, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0, 1.0])
     """
     scores, same = _check_pairs(scores, same)
     order = np.argsort(-scores, kind="stable")
@@ -75,7 +79,11 @@ def tar_at_far(scores, same, far=1e-3):
 
     Example:
 
+    >>> scores = np.array([0.9, 0.8, 0.4, 0.3, 0.1])          # cosine of each pair
+    >>> same = np.array([True, False, True, False, False])
     >>> tar, threshold = keras_losses.tar_at_far(scores, same, far=1e-4)
+    >>> tar, threshold                      # accept score > 0.8: one of two genuine pairs
+    (0.5, 0.8)
     """
     if isinstance(far, (bool, np.bool_)) or not isinstance(far, (int, float, np.integer, np.floating)) or not (
             0.0 <= float(far) <= 1.0):
