@@ -1,6 +1,8 @@
 """GSC — Gaussian Score Calibrating loss.
 
-Reference: "GSC Loss: A Gaussian Score Calibrating Loss for Deep Learning".
+Reference: Zhao, Jiang, Dou, Zhao, Ji, Wang, "GSC Loss: A Gaussian Score Calibrating Loss for Deep
+Learning" (preprint, 2022). The maths as implemented, the paper's ambiguities and what we chose:
+``docs/gsc.md`` in the repository.
 The loss adds ``γ·f`` to cross-entropy,
 where ``f`` is the density of the top-``k`` softmax scores under an isotropic
 Gaussian centred at 0 whose standard deviation is the prediction's entropy:

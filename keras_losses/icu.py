@@ -1,6 +1,7 @@
 """ICU — intra-class uncertainty loss: Gaussian class head, margins, variance regulariser.
 
-Reference: "Intra-Class Uncertainty Loss Function for Classification". Each class ``k`` is a diagonal Gaussian
+Reference: Zhu, Yu, "Intra-Class Uncertainty Loss Function for Classification"; details in
+``docs/icu.md``. Each class ``k`` is a diagonal Gaussian
 ``N(μ_k, diag(σ²_k))``; a sample's decision distance (eq. 9) is
 
     d_ik = ½ [ Σ_d (x_id − μ_kd)² / σ²_kd + Σ_d ln σ²_kd ],

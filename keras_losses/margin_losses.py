@@ -1,5 +1,7 @@
 """Cosine-margin losses over :class:`CosineDense` outputs: NPCFace, ArcFace, CosFace.
 
+References in each class; the maths, the scale rule and the decisions: ``docs/cosine_margins.md``.
+
 All three read cosines ``(B, C)`` (unit features × unit class vectors) and
 labels, change the target logit of each sample (and, for NPCFace, the hard
 negatives), scale by ``s`` and apply softmax cross-entropy. They share one
@@ -229,8 +231,8 @@ class NPCFaceLoss(CosineMarginLoss):
     4. negative logits ``t·cos_j + α`` on hard negatives, ``cos_j`` elsewhere, eq. 10;
     5. ``CE(s·logits)``.
 
-    Reference: Zeng et al., "NPCFace: Negative-Positive Collaborative Training
-    for Large-scale Face Recognition".
+    Reference: Zeng, Shi, Du, Wang, Lei, Mei, "NPCFace: A Negative-Positive
+    Cooperation Supervision for Training Large-scale Face Recognition".
 
     Defaults: ``t=1.1, α=0.25, m0=0.4, m1=0.2`` are the paper's (§V-A);
     ``s=64`` comes from the authors' code. The paper never names the mask

@@ -1,4 +1,5 @@
-"""Calibration metric."""
+"""Calibration metric (Guo, Pleiss, Sun, Weinberger, "On Calibration of Modern Neural Networks",
+ICML 2017); details in ``docs/calibration.md``."""
 
 import keras
 import numpy as np
@@ -116,6 +117,8 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         # The max read by its argmax: ops.max refuses an empty batch, a gather does not.
         confidence = ops.take_along_axis(probs, prediction[:, None], axis=-1)[:, 0]
         correct = ops.cast(ops.equal(prediction, labels), self.dtype)
+        # NaN scores in, NaN ECE out (argmax skips NaN, so the row's confidence alone cannot show it).
+        correct = ops.where(ops.any(ops.isnan(probs), axis=-1), float("nan"), correct)
         correct = nan_where_invalid(correct, valid, INVALID_INPUT)  # a bad sample makes the ECE NaN
         # Bin b holds (b/M, (b+1)/M]: ceil(conf·M) - 1, clipped for conf = 0.
         bins = ops.clip(ops.cast(ops.ceil(confidence * self.num_bins), "int32") - 1, 0, self.num_bins - 1)

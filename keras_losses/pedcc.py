@@ -1,7 +1,8 @@
 """PEDCC — pre-defined evenly-distributed class centroids as a frozen classifier.
 
-Reference: Zhu et al., "A New Loss Function for CNN Classifier Based on
-Pre-defined Evenly-Distributed Class Centroids".
+Reference: Zhu, Zhang, Ye, "A New Loss Function for CNN Classifier Based on Pre-defined
+Evenly-Distributed Class Centroids"; details and the differences from the authors' code in
+``docs/pedcc.md``.
 The last layer's class vectors are fixed, evenly spread unit vectors
 (:func:`pedcc_centroids`); the loss is AM-softmax on the cosines plus a
 pull of every feature towards its class centroid:
@@ -69,7 +70,8 @@ class PEDCCDense(keras.layers.Layer):
         centroids: optional explicit centroids ``(C, D)``; normalised to unit rows.
         iterations: passed to :func:`pedcc_centroids`; None (default) is the
             converged method, 200 the authors' schedule.
-        epsilon: floor of the squared feature norm. Defaults to 1e-12.
+        epsilon: a feature row with squared norm ``≤ ε`` reads as zero (cosines 0,
+            gradient 0); the centroids' squared norms are floored at ``ε``. Defaults to 1e-12.
         fine_tuning: whether the centroids train (the fine-tuning stage). Defaults to
             False (frozen); :meth:`start_fine_tuning` sets it.
         **kwargs: base layer arguments. float32 under a mixed-precision policy.
@@ -189,7 +191,8 @@ class PEDCCLoss(BatchTermLoss, CosFaceLoss):
 
     Args:
         scale: AM-softmax scale ``s``, or ``"auto"`` (:func:`auto_scale` with ``d = m``). Defaults
-            to 10.0 (the authors' pairing with m = 0.5).
+            to 10.0: the PEDCC paper only says s and m follow ArcFace; the same group's scaled-BN
+            paper pairs s = 10 with m = 0.5 "following the original PEDCC-loss".
         margin: AM-softmax margin ``m``. Defaults to 0.5 (all paper tables).
         n: root ``n ≥ 1``. Defaults to 1.0.
         mse_reduction: one of ``"half_sum"``, ``"sum"``, ``"batch_mean"``.

@@ -1,7 +1,9 @@
 """Scaled batch-normalisation before softmax.
 
-Reference: "Scaled batch normalization before softmax", eq. 9: ``z' = m · (z - E[z]) / sqrt(Var[z] + ε)`` per logit channel, with no
-learnable γ/β. Putting it on the logits bounds their scale, which the paper
+Reference: Zhu, He, Zhang, Cui, "Improving Classification Performance of Softmax Loss Function
+Based on Scalable Batch-Normalization" (2020); details in ``docs/scaled_bn.md``.
+
+Eq. 9: ``z' = m · (z - E[z]) / sqrt(Var[z] + ε)`` per logit channel, with no learnable γ/β. Putting it on the logits bounds their scale, which the paper
 shows improves accuracy and calibration of the softmax classifier.
 """
 
@@ -25,8 +27,8 @@ class ScaledBatchNormalization(keras.layers.Layer):
     Args:
         scale: the multiplier ``m > 0``. Defaults to 1.0 (0.8, 0.9 and 1.0 each
             win three of the paper's nine settings).
-        epsilon: variance epsilon ε. Defaults to 1e-5 (PyTorch's default, as in
-            the paper).
+        epsilon: variance epsilon ε. Defaults to 1e-5 (PyTorch's default; the
+            paper's eq. 9 states none).
         momentum: moving-average momentum in Keras' convention. Defaults to 0.9
             (PyTorch's 0.1).
         synchronized: if True, under ``tf.distribute`` the batch statistics are

@@ -237,3 +237,10 @@ def test_bad_labels_make_compiled_result_nan():
         metric = keras_losses.ExpectedCalibrationError()
         tf.function(metric.update_state, jit_compile=jit)(tf.constant([0, 1, 3, 2]), tf.constant(logits))
         assert np.isnan(float(metric.result()))
+
+
+def test_nan_scores_give_nan():
+    """A NaN logit row makes the ECE NaN (it used to land in bin 0 and give a finite value)."""
+    metric = keras_losses.ExpectedCalibrationError()
+    metric.update_state([0, 1], np.array([[np.nan, 0.0, 1.0], [0.0, 2.0, 0.0]], np.float32))
+    assert np.isnan(float(metric.result()))
