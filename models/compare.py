@@ -140,30 +140,46 @@ def main(argv=None):
         raise SystemExit(2) from None
 
 
-LABELS = {"accuracy": "test accuracy (higher is better)", "ece": "test ECE (lower is better)",
-          "tar@far=0.01": "TAR at FAR 1e-2 (higher is better)", "tar@far=0.001": "TAR at FAR 1e-3 (higher is better)"}
+LABELS = {"accuracy": "test accuracy (fraction correct, higher is better)",
+          "ece": "test expected calibration error\n(ECE, lower is better)",
+          "tar@far=0.01": "test TAR at FAR = 1e-2\n(true accept rate, higher is better)",
+          "tar@far=0.001": "test TAR at FAR = 1e-3\n(true accept rate, higher is better)"}
 
 
 def figure(summary, columns, title):
     """The comparison chart: one panel per metric, a bar per method (mean over seeds, error bars
-    ± one sample standard deviation over seeds)."""
+    ± one sample standard deviation over seeds, none with one seed), the mean written on each bar.
+    Every value axis starts at 0; rates (accuracy, TAR) end at 1."""
     plt = pyplot()
     names = list(summary)
     seeds = len(summary[names[0]][columns[0]])
 
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.9), squeeze=False)
+    fig, axes = plt.subplots(1, len(columns), figsize=(max(4.8, 0.45 * len(names) + 2.2) * len(columns), 4.6),
+                             squeeze=False)
     for axis, key in zip(axes[0], columns):
-        means = [np.mean(summary[m][key]) for m in names]
-        errors = [np.std(summary[m][key], ddof=1) if seeds > 1 else 0.0 for m in names]
-        axis.bar(range(len(means)), means, yerr=errors, color="tab:blue", capsize=3)
+        means = np.array([np.mean(summary[m][key]) for m in names])
+        errors = np.array([np.std(summary[m][key], ddof=1) for m in names]) if seeds > 1 else None
+        axis.bar(range(len(means)), means, yerr=errors, color="tab:blue", capsize=3,
+                        error_kw={"elinewidth": 1}, label="mean over seeds" if seeds > 1 else "one seed")
+        tops = means + (errors if errors is not None else 0.0)
+        for x, (mean, top) in enumerate(zip(means, tops)):  # the mean, written over the error bar
+            axis.annotate(f"{mean:.3f}", (x, top), xytext=(0, 2), textcoords="offset points", ha="center",
+                          va="bottom", fontsize=7, rotation=90 if len(names) > 5 else 0)
         axis.set_xticks(range(len(means)), names, rotation=45, ha="right")
+        axis.set_xlabel("method")
         axis.set_ylabel(LABELS.get(key, key))
-        axis.set_title(LABELS.get(key, key), fontsize=10)
-        if key != "ece":  # accuracy-like: zoom in on the range the methods span
-            low = min(m - e for m, e in zip(means, errors))
-            axis.set_ylim(max(0.0, low - 0.05 * (1.0 - low) - 0.01), 1.0)
-    bars = "mean ± sample std over seeds" if seeds > 1 else "one seed, no error bars"
-    fig.suptitle(f"{title} ({bars})")
+        high = float(np.max(tops))
+        if key == "ece":  # a small positive number: from 0, with room for the written values
+            axis.set_ylim(0.0, max(high, 1e-3) * 1.3)
+        else:  # rates: the full range from 0 to 1, so that gaps are not exaggerated
+            axis.set_ylim(0.0, max(1.0, high) * 1.15)
+            axis.axhline(1.0, color="gray", linewidth=0.8, linestyle=":")
+        axis.grid(axis="y", alpha=0.3)
+    if seeds > 1:
+        bars = f"bars: mean over {seeds} seeds (value written on each bar); error bars: ± 1 sample std over seeds"
+    else:
+        bars = "bars: a single seed (value written on each bar); no error bars"
+    fig.suptitle(f"{title}\n{bars}; value axes start at 0", fontsize=10)
     fig.tight_layout()
     return fig
 

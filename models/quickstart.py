@@ -190,9 +190,10 @@ def markdown_table(summary, num_seeds):
 
 
 def plot_reliability(path, methods, pooled, num_seeds):
-    seeds_text = "1 seed" if num_seeds == 1 else f"{num_seeds} seeds pooled"
+    """One reliability diagram per method, at most four a row (one figure)."""
+    seeds_text = "1 seed" if num_seeds == 1 else f"test predictions of {num_seeds} seeds pooled"
     fig = reliability_figure({m: pooled[m] for m in methods}, f"Reliability on the digits test split, {seeds_text}",
-                             NUM_BINS)
+                             NUM_BINS, max_columns=4)
     fig.savefig(path, dpi=110)
     pyplot().close(fig)
 

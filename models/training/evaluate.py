@@ -1,10 +1,13 @@
 """Evaluating a trained run: accuracy and ECE on classification data, TAR@FAR on verification pairs."""
 
+import os
+
 import numpy as np
 
 import keras_losses
 from models import methods
 from models.evaluation import classification_metrics
+from models.training import plots
 from models.training.build import feature_model
 
 EVAL_BATCH_SIZE = 256
@@ -31,7 +34,8 @@ def evaluate(model, config, bundle, x_test, y_test):
     """Returns ``(metrics, test logits or None)``.
 
     Classification: ``accuracy`` and ``ece`` of the test split. Verification: the test identities
-    are not classes of the head, so the embeddings are judged on pairs: ``tar@far=…``.
+    are not classes of the head, so the embeddings are judged on pairs: ``tar@far=…``; the ROC of
+    those pairs (the same scores) is drawn to ``<config.output>/roc.png``.
     """
     if bundle.kind == "classification":
         logits = predict_logits(model, config, x_test)
@@ -39,4 +43,5 @@ def evaluate(model, config, bundle, x_test, y_test):
         return {"accuracy": metrics["accuracy"], "ece": metrics["ece"]}, logits
     x_a, x_b, same = bundle.pairs
     scores = embedding_scores(model, x_a, x_b)
+    plots.roc(config, scores, same, os.path.join(config.output, "roc.png"), VERIFICATION_FARS)
     return {f"tar@far={far:g}": keras_losses.tar_at_far(scores, same, far)[0] for far in VERIFICATION_FARS}, None

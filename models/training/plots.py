@@ -1,11 +1,13 @@
-"""The figures of a training run: ``curves.png``, ``reliability.png`` and, for 2-/3-D embeddings, ``features.png``."""
+"""The figures of a training run: ``curves.png``, ``reliability.png`` (classification),
+``roc.png`` (verification) and, for 2-/3-D embeddings, ``features.png``."""
 
 import csv
 
 from models._common import pyplot
-from models.plots import history_figure, reliability_figure
+from models.plots import history_figure, reliability_figure, roc_figure
 
-LABELS = {"loss": "training loss (lower is better)", "accuracy": "training accuracy (higher is better)"}
+LABELS = {"loss": "training loss (the method's loss, lower is better)",
+          "accuracy": "training accuracy (fraction correct, higher is better)"}
 
 
 def read_history(path):
@@ -33,13 +35,20 @@ def curves(config, history_path, path):
     history = read_history(history_path)
     if history:
         keys = list(history)
-        save(history_figure({config.method: history}, keys, f"{config.method} on {config.dataset}", LABELS), path)
+        title = f"{config.method} on {config.dataset}: training curves (seed {config.seed})"
+        save(history_figure({config.method: history}, keys, title, LABELS), path)
 
 
 def reliability(config, logits, labels, path):
     """Reliability diagram of the test predictions."""
-    save(reliability_figure({config.method: (logits, labels)}, f"{config.method} on the {config.dataset} test split"),
-         path)
+    save(reliability_figure({config.method: (logits, labels)},
+                            f"{config.method} on the {config.dataset} test split (seed {config.seed})"), path)
+
+
+def roc(config, scores, same, path, fars):
+    """TAR against FAR (log scale) on the test pairs, the TAR at each FAR of ``fars`` marked."""
+    save(roc_figure({config.method: (scores, same)},
+                    f"{config.method} on the {config.dataset} test pairs (seed {config.seed}): ROC", fars), path)
 
 
 def features(config, embeddings, labels, num_classes, path):
@@ -49,9 +58,9 @@ def features(config, embeddings, labels, num_classes, path):
     fig = plt.figure(figsize=(5.5, 5))
     axis = fig.add_subplot(projection="3d" if dim == 3 else None)
     points = axis.scatter(*embeddings.T, c=labels, cmap="tab10" if num_classes <= 10 else "viridis", s=6, alpha=0.7)
-    fig.colorbar(points, ax=axis, label="class", shrink=0.8)
+    fig.colorbar(points, ax=axis, label="class (test label)", shrink=0.8)
     for index, setter in enumerate((axis.set_xlabel, axis.set_ylabel, getattr(axis, "set_zlabel", None))[:dim]):
-        setter(f"embedding dimension {index + 1}")
+        setter(f"embedding dimension {index + 1} (backbone output)")
     axis.set_title(f"{config.method}: {dim}-D test embeddings ({config.dataset})")
     fig.tight_layout()
     save(fig, path)
