@@ -147,7 +147,8 @@ class ExpectedCalibrationError(keras.metrics.Metric):
 
     def reset_state(self):
         for variable in (self.bin_weight, self.bin_confidence, self.bin_correct):
-            variable.assign(ops.zeros_like(variable))
+            # ops.zeros, not zeros_like: JAX cannot take a Keras variable as an array there.
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     def get_config(self):
         return {"num_bins": self.num_bins, "from_logits": self.from_logits, **super().get_config()}

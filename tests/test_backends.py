@@ -1,0 +1,35 @@
+"""The library on Keras' JAX backend: values against the float64 references, a gradient against
+finite differences, a bad label turning into NaN under jax.jit, fit / save / reload of every head
+(tests/backend_probe.py, run in a subprocess because the backend is fixed at import).
+
+Skipped when JAX is not installed (it is not part of the `test` extra yet; the TensorFlow backend is
+covered by the rest of the suite).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.harness import REPO_ROOT
+
+# On JAX with float64, ScaledBatchNormalization and NPCFaceLoss agree with the references to ~1e-7
+# (float32 rounding somewhere on that backend), the others to 1e-10.
+JAX_TOLERANCE = "3e-7"
+
+
+@pytest.mark.slow
+def test_every_component_on_jax(tmp_path):
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_ENABLE_X64="1", REPO_ROOT=REPO_ROOT,
+               PROBE_OUTPUT=str(tmp_path), PROBE_TOLERANCE=JAX_TOLERANCE, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", "backend_probe.py")], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
+    assert lines, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads(lines[-1][len("RESULTS "):])
+    assert "backend jax" in done.stdout
+    failures = {name: outcome for name, outcome in results.items() if outcome != "ok"}
+    assert not failures, failures
