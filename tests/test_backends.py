@@ -33,3 +33,21 @@ def test_every_component_on_jax(tmp_path):
     assert "backend jax" in done.stdout
     failures = {name: outcome for name, outcome in results.items() if outcome != "ok"}
     assert not failures, failures
+
+
+@pytest.mark.slow
+def test_data_parallel_on_two_jax_devices_equals_one_device(tmp_path):
+    """keras.distribution.DataParallel over 2 virtual CPU devices: PEDCC (batch MSE), ICU (regulariser)
+    and GSC with the ECE metric train to the same weights and logs as one device (the batch terms
+    and the metric's bins see the global batch: JAX's global arrays make the sums global)."""
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax", REPO_ROOT=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3",
+               XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", "jax_data_parallel_probe.py")],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
+    assert lines, done.stdout[-2000:] + done.stderr[-3000:]
+    results = json.loads(lines[-1][len("RESULTS "):])
+    for method, gaps in results.items():
+        assert gaps["weight_gap"] < 1e-5 and gaps["log_gap"] < 1e-5, (method, gaps)
+    assert "ece" in results["gsc"]["logs"]
