@@ -67,11 +67,28 @@ def fit_save_load():
         m.compile("adam", loss, metrics=[keras_losses.ExpectedCalibrationError()] if name == "gsc" else [])
         m.fit(x, y, epochs=1, verbose=0); p = os.path.join(os.environ["PROBE_OUTPUT"], f"{name}.keras"); m.save(p)
         r = keras.saving.load_model(p); np.testing.assert_allclose(r.predict(x, verbose=0), m.predict(x, verbose=0), atol=1e-6)
+        np.save(os.path.join(os.environ["PROBE_OUTPUT"], f"{name}-x.npy"), x)
+        np.save(os.path.join(os.environ["PROBE_OUTPUT"], f"{name}-pred.npy"), m.predict(x, verbose=0))
     model = keras_losses.build_icu_model(keras.Sequential([keras.Input((D,)), keras.layers.Dense(8)]), C, input_shape=(D,))
     model.compile("adam", keras_losses.ICULoss()); model.fit({"image": x, "label": y}, y, epochs=1, verbose=0)
     model.predict({"image": x, "label": None}, verbose=0)
     keras.config.set_floatx("float64")
 check("fit_save_load", fit_save_load)
+
+
+def load_other_backend():
+    """.keras files saved on another backend (PROBE_LOAD_FROM) load here and predict the same."""
+    folder = os.environ.get("PROBE_LOAD_FROM")
+    if not folder:
+        return
+    for name in ("arcface", "pedcc", "gsc"):
+        model = keras.saving.load_model(os.path.join(folder, f"{name}.keras"))
+        x = np.load(os.path.join(folder, f"{name}-x.npy"))
+        np.testing.assert_allclose(model.predict(x, verbose=0), np.load(os.path.join(folder, f"{name}-pred.npy")),
+                                   atol=1e-5)
+
+
+check("load_from_other_backend", load_other_backend)
 def xla_nan():
     if keras.backend.backend() != "jax": return
     import jax

@@ -20,19 +20,29 @@ from tests.harness import REPO_ROOT
 JAX_TOLERANCE = "3e-7"
 
 
-@pytest.mark.slow
-def test_every_component_on_jax(tmp_path):
-    pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_ENABLE_X64="1", REPO_ROOT=REPO_ROOT,
-               PROBE_OUTPUT=str(tmp_path), PROBE_TOLERANCE=JAX_TOLERANCE, TF_CPP_MIN_LOG_LEVEL="3")
+def _probe(backend, folder, **extra):
+    env = dict(os.environ, KERAS_BACKEND=backend, REPO_ROOT=REPO_ROOT, PROBE_OUTPUT=str(folder),
+               TF_CPP_MIN_LOG_LEVEL="3", **extra)
+    folder.mkdir()
     done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", "backend_probe.py")], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+                          capture_output=True, text=True, timeout=300, cwd=str(folder))
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
     assert lines, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"backend {backend}" in done.stdout
     results = json.loads(lines[-1][len("RESULTS "):])
-    assert "backend jax" in done.stdout
     failures = {name: outcome for name, outcome in results.items() if outcome != "ok"}
-    assert not failures, failures
+    assert not failures, (backend, failures)
+
+
+@pytest.mark.slow
+def test_every_component_on_jax_and_files_cross_backends(tmp_path):
+    """The probe on TensorFlow (which saves .keras files), then on JAX, which also loads TensorFlow's
+    files and predicts the same (and saves its own, which TensorFlow then loads)."""
+    pytest.importorskip("jax")
+    _probe("tensorflow", tmp_path / "tf")
+    _probe("jax", tmp_path / "jax", JAX_ENABLE_X64="1", PROBE_TOLERANCE=JAX_TOLERANCE,
+           PROBE_LOAD_FROM=str(tmp_path / "tf"))
+    _probe("tensorflow", tmp_path / "tf-again", PROBE_LOAD_FROM=str(tmp_path / "jax"))
 
 
 @pytest.mark.slow
