@@ -161,18 +161,17 @@ def class_labels(y_true, num_classes, name="y_true"):
     y_true = as_tensor(y_true)
     if _labels_shape(y_true, num_classes, name) == "indices":
         return _index_labels(y_true, num_classes, name)
-    values = static_value(y_true)
-    if values is not None and values.size:
-        one_hot = np.all((values == 0) | (values == 1), axis=-1) & (values.sum(axis=-1) == 1)
-        if not one_hot.all():
-            raise ValueError(
-                f"`{name}` has shape {tuple(y_true.shape)} and is read as one-hot rows over {num_classes} "
-                f"classes, but row {int(np.argmin(one_hot))} is not one-hot ({values[np.argmin(one_hot)]}). "
-                "This loss needs one target class per sample: soft targets (mixup, label smoothing) are "
-                "not supported here; pass class indices or exact one-hot rows."
-            )
     is_binary = ops.logical_or(ops.equal(y_true, 0), ops.equal(y_true, 1))
     valid = ops.logical_and(ops.all(is_binary, axis=-1), ops.equal(ops.sum(y_true, axis=-1), 1))
+    one_hot = static_value(valid)
+    if one_hot is not None and not one_hot.all():
+        bad = int(np.argmin(one_hot))
+        raise ValueError(
+            f"`{name}` has shape {tuple(y_true.shape)} and is read as one-hot rows over {num_classes} "
+            f"classes, but row {bad} is not one-hot ({static_value(y_true)[bad]}). "
+            "This loss needs one target class per sample: soft targets (mixup, label smoothing) are "
+            "not supported here; pass class indices or exact one-hot rows."
+        )
     return ops.cast(ops.argmax(y_true, axis=-1), "int32"), valid
 
 
@@ -194,6 +193,15 @@ def class_probabilities(y_true, num_classes, dtype, name="y_true"):
     return targets, check_probability_rows(name, targets, "target probabilities")
 
 
+def probability_rows(rows, tolerance=VALUE_TOLERANCE):
+    """Boolean ``(B,)`` mask: no entry below 0 and a sum within ``tolerance`` of 1.
+
+    Written as the negation of "some entry < 0 or the sum is off" so that NaN rows pass (NaN in, NaN out).
+    """
+    off_sum = ops.abs(ops.sum(rows, axis=-1) - 1.0) > tolerance
+    return ops.logical_not(ops.logical_or(ops.any(rows < 0, axis=-1), off_sum))
+
+
 def check_probability_rows(name, rows, what="probabilities"):
     """Boolean ``(B,)`` mask of rows that are probability vectors: entries >= 0 summing to 1.
 
@@ -201,9 +209,7 @@ def check_probability_rows(name, rows, what="probabilities"):
     when a row is not (e.g. logits given where probabilities are expected); rows
     holding NaN pass (NaN in, NaN out).
     """
-    # Written as "no entry < 0 and no sum off by more than the tolerance" so NaN rows pass (NaN in, NaN out).
-    off_sum = ops.abs(ops.sum(rows, axis=-1) - 1.0) > VALUE_TOLERANCE
-    valid = ops.logical_not(ops.logical_or(ops.any(rows < 0, axis=-1), off_sum))
+    valid = probability_rows(rows)
     values = static_value(valid)
     if values is not None and not values.all():
         bad = int(np.argmin(values))

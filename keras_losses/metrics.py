@@ -2,7 +2,6 @@
 ICML 2017); details in ``docs/calibration.md``."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_losses._checks import (
@@ -12,6 +11,7 @@ from keras_losses._checks import (
     check_probability_rows,
     check_scores,
     class_labels,
+    probability_rows,
     nan_where_invalid,
     static_value,
 )
@@ -37,10 +37,9 @@ def _per_sample_weights(sample_weight, y_pred, dtype):
 def _check_not_probabilities(y_pred):
     """With ``from_logits=True``, a batch whose every row is a probability vector was almost surely
     meant as probabilities (softmax of it would understate every confidence): raise eagerly."""
-    values = static_value(y_pred)
-    if values is None or values.shape[0] == 0 or values.shape[-1] < 2:
-        return
-    if (values >= 0).all() and np.allclose(values.sum(axis=-1), 1.0, atol=1e-6):
+    finite = ops.all(ops.isfinite(y_pred), axis=-1)  # NaN rows are NaN in, NaN out, not probabilities
+    rows = static_value(ops.logical_and(probability_rows(y_pred, tolerance=1e-6), finite))
+    if rows is not None and rows.size and rows.all():
         raise ValueError(
             "`y_pred` rows are all probability vectors but the metric was built with `from_logits`=True "
             "(the default: the models of this library output logits). Build it with "

@@ -14,10 +14,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_losses._checks import as_tensor, check_choice, check_int, check_number, head_dtype, nan_where_invalid
+from keras_losses._checks import check_choice, check_int, check_number, head_dtype
 from keras_losses._loss_base import BatchTermLoss
 from keras_losses.cosine_dense import cosine_scores
-from keras_losses.margin_losses import INVALID_INPUT, CosFaceLoss
+from keras_losses.margin_losses import CosFaceLoss
 from keras_losses.pedcc_centroids import pedcc_centroids
 
 MSE_REDUCTIONS = ("half_sum", "sum", "batch_mean")
@@ -221,13 +221,11 @@ class PEDCCLoss(BatchTermLoss, CosFaceLoss):
         self.n = check_number("n", n, low=1.0)
         self.mse_reduction = check_choice("mse_reduction", mse_reduction, MSE_REDUCTIONS)
 
-    def call(self, y_true, y_pred):
-        y_pred = as_tensor(y_pred)
-        target_mask, cos_y, valid = self.targets(y_true, y_pred)
-        am_softmax = self.margin_loss(y_pred, target_mask, cos_y)
+    def margin_loss(self, y_pred, target_mask, cos_y):
+        """AM-softmax per sample with the batch's ``L_MSE^(1/n)`` folded in (``call`` is CosFace's)."""
+        am_softmax = super().margin_loss(y_pred, target_mask, cos_y)
         squared_distance = 2.0 - 2.0 * cos_y
-        values = self.add_batch_term(am_softmax, ops.sum(squared_distance), self.mse_term)
-        return nan_where_invalid(values, valid, INVALID_INPUT)
+        return self.add_batch_term(am_softmax, ops.sum(squared_distance), self.mse_term)
 
     def mse_term(self, total, count):
         """``L_MSE^(1/n)`` from the global batch's sum of squared distances and its size."""

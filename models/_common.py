@@ -60,6 +60,19 @@ def int_list(low, what="integers"):
 seed_list = int_list(0, "seeds")
 
 
+def write_atomically(path, text):
+    """Writes ``text`` to ``path`` so that an interruption never leaves a truncated file there:
+    written and flushed to ``<path>.partial``, then renamed (atomic on one file system)."""
+    import os
+
+    partial = path + ".partial"
+    with open(partial, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+
+
 def write_markdown_and_json(markdown_path, markdown, json_path, results):
     """Writes a run's markdown report and its JSON results (UTF-8, trailing newline)."""
     import json

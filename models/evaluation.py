@@ -10,6 +10,8 @@ heads: ``scale · cos`` without the margin).
 import numpy as np
 
 NUM_BINS = 15
+# The false-accept rates at which verification runs report (and plot) the true-accept rate.
+VERIFICATION_FARS = (1e-2, 1e-3)
 
 
 def log_softmax(logits):

@@ -7,9 +7,8 @@ shows it inline. None of them picks a backend (see ``models._common.pyplot``).
 import numpy as np
 
 from models._common import pyplot
-from models.evaluation import NUM_BINS, reliability_bins
+from models.evaluation import NUM_BINS, VERIFICATION_FARS, reliability_bins
 
-VERIFICATION_FARS = (1e-2, 1e-3)
 
 # What a history/metric key shows, for axis labels (``describe`` builds one for other keys).
 METRIC_LABELS = {

@@ -20,16 +20,24 @@ from tests.harness import REPO_ROOT
 JAX_TOLERANCE = "3e-7"
 
 
-def _probe(backend, folder, **extra):
-    env = dict(os.environ, KERAS_BACKEND=backend, REPO_ROOT=REPO_ROOT, PROBE_OUTPUT=str(folder),
-               TF_CPP_MIN_LOG_LEVEL="3", **extra)
-    folder.mkdir()
-    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", "backend_probe.py")], env=env,
+TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+
+
+def _run_script(script, backend, folder, **extra):
+    """Runs ``tests/<script>`` under ``backend`` in ``folder``; returns the JSON it prints on its
+    ``RESULTS`` line."""
+    env = dict(os.environ, KERAS_BACKEND=backend, REPO_ROOT=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3", **extra)
+    folder.mkdir(exist_ok=True)
+    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", script)], env=env,
                           capture_output=True, text=True, timeout=300, cwd=str(folder))
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
-    assert lines, done.stdout[-2000:] + done.stderr[-2000:]
-    assert f"backend {backend}" in done.stdout
-    results = json.loads(lines[-1][len("RESULTS "):])
+    assert lines, done.stdout[-2000:] + done.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULTS "):]), done.stdout
+
+
+def _probe(backend, folder, **extra):
+    results, stdout = _run_script("backend_probe.py", backend, folder, PROBE_OUTPUT=str(folder), **extra)
+    assert f"backend {backend}" in stdout
     failures = {name: outcome for name, outcome in results.items() if outcome != "ok"}
     assert not failures, (backend, failures)
 
@@ -51,13 +59,7 @@ def test_data_parallel_on_two_jax_devices_equals_one_device(tmp_path):
     and GSC with the ECE metric train to the same weights and logs as one device (the batch terms
     and the metric's bins see the global batch: JAX's global arrays make the sums global)."""
     pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", REPO_ROOT=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", "jax_data_parallel_probe.py")],
-                          env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
-    assert lines, done.stdout[-2000:] + done.stderr[-3000:]
-    results = json.loads(lines[-1][len("RESULTS "):])
+    results, _ = _run_script("jax_data_parallel_probe.py", "jax", tmp_path, **TWO_DEVICES)
     for method, gaps in results.items():
         assert gaps["weight_gap"] < 1e-5 and gaps["log_gap"] < 1e-5, (method, gaps)
     assert "ece" in results["gsc"]["logs"]
@@ -69,13 +71,7 @@ def test_class_sharded_heads_with_model_parallel_on_two_jax_devices(tmp_path):
     class vectors, training equals one device, and the compiled margin losses on class-sharded
     cosines move only per-sample values between devices (no all-gather, no collective over C)."""
     pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", REPO_ROOT=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", "jax_model_parallel_probe.py")],
-                          env=env, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
-    assert lines, done.stdout[-2000:] + done.stderr[-3000:]
-    results = json.loads(lines[-1][len("RESULTS "):])
+    results, _ = _run_script("jax_model_parallel_probe.py", "jax", tmp_path, **TWO_DEVICES)
     for kind, run in results["training"].items():
         assert run["shards"] == [[6, 8], [6, 8]], (kind, run)  # D = 6, C = 16 → 8 classes per device
         assert run["loss_gap"] < 1e-5 and run["weight_gap"] < 1e-5, (kind, run)

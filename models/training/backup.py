@@ -17,10 +17,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 
 import keras
 
+from models._common import write_atomically
 from models.training.config import UsageError
 
 KEEP = 2  # the newest backup and the previous one
@@ -41,15 +43,6 @@ def _sha256(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_atomically(path, text):
-    partial = path + ".partial"
-    with open(partial, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(partial, path)
 
 
 def _problem(folder, epoch):
@@ -135,7 +128,7 @@ class EpochBackup(keras.callbacks.Callback):
         self.model.save_weights(partial, overwrite=True)
         manifest = {"epoch": epoch, "bytes": os.path.getsize(partial), "sha256": _sha256(partial)}
         os.replace(partial, _weights_path(self.folder, epoch))
-        _write_atomically(_manifest_path(self.folder, epoch), json.dumps(manifest))
+        write_atomically(_manifest_path(self.folder, epoch), json.dumps(manifest))
         for old in backed_up_epochs(self.folder):
             if old <= epoch - KEEP:
                 os.remove(_manifest_path(self.folder, old))  # the manifest first: never one without weights
@@ -143,7 +136,4 @@ class EpochBackup(keras.callbacks.Callback):
                     os.remove(_weights_path(self.folder, old))
 
     def on_train_end(self, logs=None):
-        for path in glob.glob(os.path.join(self.folder, "*")):
-            os.remove(path)
-        if os.path.isdir(self.folder):
-            os.rmdir(self.folder)
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,17 +1,13 @@
 """Evaluating a trained run: accuracy and ECE on classification data, TAR@FAR on verification pairs."""
 
-import os
-
 import numpy as np
 
 import keras_losses
 from models import methods
-from models.evaluation import classification_metrics
-from models.training import plots
+from models.evaluation import VERIFICATION_FARS, classification_metrics
 from models.training.build import feature_model
 
 EVAL_BATCH_SIZE = 256
-VERIFICATION_FARS = (1e-2, 1e-3)
 
 
 def predict_logits(model, config, images):
@@ -31,11 +27,11 @@ def embedding_scores(model, x_a, x_b):
 
 
 def evaluate(model, config, bundle, x_test, y_test):
-    """Returns ``(metrics, test logits or None)``.
+    """Returns ``(metrics, test predictions)``.
 
-    Classification: ``accuracy`` and ``ece`` of the test split. Verification: the test identities
-    are not classes of the head, so the embeddings are judged on pairs: ``tar@far=…``; the ROC of
-    those pairs (the same scores) is drawn to ``<config.output>/roc.png``.
+    Classification: ``accuracy`` and ``ece`` of the test split, and the test logits. Verification:
+    the test identities are not classes of the head, so the embeddings are judged on pairs:
+    ``tar@far=…``, and the pairs' cosine scores.
     """
     if bundle.kind == "classification":
         logits = predict_logits(model, config, x_test)
@@ -43,5 +39,4 @@ def evaluate(model, config, bundle, x_test, y_test):
         return {"accuracy": metrics["accuracy"], "ece": metrics["ece"]}, logits
     x_a, x_b, same = bundle.pairs
     scores = embedding_scores(model, x_a, x_b)
-    plots.roc(config, scores, same, os.path.join(config.output, "roc.png"), VERIFICATION_FARS)
-    return {f"tar@far={far:g}": keras_losses.tar_at_far(scores, same, far)[0] for far in VERIFICATION_FARS}, None
+    return {f"tar@far={far:g}": keras_losses.tar_at_far(scores, same, far)[0] for far in VERIFICATION_FARS}, scores

@@ -21,8 +21,10 @@ import numpy as np
 import tensorflow as tf
 
 from models import methods
+from models._common import write_atomically
 from models.training import backup, build, plots
 from models.training.config import PRECISIONS, RUN_KEYS, TrainConfig, UsageError
+from models.evaluation import VERIFICATION_FARS
 from models.training.evaluate import EVAL_BATCH_SIZE, evaluate
 
 # What the chief tells the other workers before anything else happens (else: the first epoch).
@@ -116,9 +118,7 @@ def create_output(config):
     os.makedirs(config.output, exist_ok=True)
     path = os.path.join(config.output, "run.json")
     if not os.path.exists(path):
-        with open(path + ".partial", "w") as f:
-            json.dump(config.run_settings(), f, indent=2)
-        os.replace(path + ".partial", path)
+        write_atomically(path, json.dumps(config.run_settings(), indent=2))
 
 
 def agree_on_start(config, strategy, role):
@@ -248,13 +248,15 @@ def _fit_and_evaluate(config, strategy, role, first_epoch):
     seconds = time.perf_counter() - start
 
     x_test, y_test = bundle.test_arrays()
-    results, logits = evaluate(model, config, bundle, x_test, y_test)
+    results, predictions = evaluate(model, config, bundle, x_test, y_test)
     results.update(epochs=config.epochs, train_seconds=seconds, replicas=replicas,
                    device=tf.config.list_logical_devices()[0].device_type)
     model.save(os.path.join(config.output, "model.keras"))
     plots.curves(config, history_path, os.path.join(config.output, "curves.png"))
-    if logits is not None:
-        plots.reliability(config, logits, y_test, os.path.join(config.output, "reliability.png"))
+    if bundle.kind == "classification":
+        plots.reliability(config, predictions, y_test, os.path.join(config.output, "reliability.png"))
+    else:  # verification: the pairs' scores
+        plots.roc(config, predictions, bundle.pairs[2], os.path.join(config.output, "roc.png"), VERIFICATION_FARS)
     if config.embedding_dim in (2, 3):
         embeddings = build.feature_model(model).predict(x_test, verbose=0, batch_size=EVAL_BATCH_SIZE)
         plots.features(config, embeddings, y_test, bundle.num_classes, os.path.join(config.output, "features.png"))
