@@ -31,8 +31,11 @@ class ScaledBatchNormalization(keras.layers.Layer):
             paper's eq. 9 states none).
         momentum: moving-average momentum in Keras' convention. Defaults to 0.9
             (PyTorch's 0.1).
-        synchronized: if True, under ``tf.distribute`` the batch statistics are
-            those of the global batch (all replicas). TensorFlow backend only.
+        synchronized: if True, the batch statistics are those of the global batch
+            (all replicas) under ``tf.distribute``. On JAX, ``keras.distribution``
+            shards one global batch, so the statistics are global with either value;
+            on PyTorch, Keras trains on one device, whose batch is the whole batch.
+            Either value is accepted on every backend, so a saved model loads anywhere.
         axis: the channel (logit) axis. Defaults to -1.
         **kwargs: base layer arguments (``name``, ``dtype``...). The default
             dtype is float32 under a mixed-precision policy.
@@ -61,7 +64,8 @@ class ScaledBatchNormalization(keras.layers.Layer):
             epsilon=epsilon,
             center=False,
             scale=False,
-            synchronized=synchronized,
+            # Keras' own flag exists on TensorFlow only (see `synchronized` above).
+            synchronized=self.synchronized and keras.backend.backend() == "tensorflow",
             dtype=self.dtype_policy,
             name="batch_norm",
         )

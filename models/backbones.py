@@ -38,8 +38,11 @@ def batch_norm(name, **kwargs):
     # PyTorch's defaults (momentum 0.1 there = 0.9 here, eps 1e-5), which the papers train with:
     # Keras' 0.99 lets the moving statistics lag far behind on small data sets such as digits.
     # synchronized: global-batch statistics under tf.distribute, so training with R replicas
-    # matches one device for the same global batch (a no-op without a strategy).
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name=name, **kwargs)
+    # matches one device for the same global batch (a no-op without a strategy). Keras has the flag
+    # on TensorFlow only; on JAX, keras.distribution's global arrays give global statistics anyway.
+    synchronized = keras.backend.backend() == "tensorflow"
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name,
+                                           **kwargs)
 
 
 def _conv_bn_relu(x, filters, name, strides=1, relu=True):

@@ -31,6 +31,7 @@ import numpy as np
 import keras_losses
 
 _NO_DEFAULT = object()
+CLASSES = "classes"  # the class axis in Method.class_weights
 
 
 class HyperParameterError(ValueError):
@@ -125,6 +126,9 @@ class Method:
         uses_labels: the head takes the labels as a second input while training; the model then has
             inputs ``{"image": ..., "label": ...}`` (the label optional) and is a
             ``keras_losses.BatchTermModel``, which adds the head's batch-level term to the loss.
+        class_weights: ``{weight path: layout}`` of the head's weights that have a class axis, the
+            layout naming that axis :data:`CLASSES` and the others None (``{"head/kernel": (None,
+            CLASSES)}``); ``--strategy class-sharded`` splits those axes over the devices.
     """
 
     name: str
@@ -134,6 +138,11 @@ class Method:
     hyperparameters: tuple = ()
     to_logits: Callable = identity_logits
     uses_labels: bool = False
+
+    @property
+    def class_weights(self):
+        """The head's weights with a class axis (see the class docstring), set beside each head."""
+        return getattr(self.build_head, "class_weights", {})
 
     def defaults(self):
         """``{name: default}`` of every hyper-parameter."""
@@ -262,14 +271,23 @@ def dense_head(features, num_classes, params, seed, labels=None):
     return keras.layers.Dense(num_classes, name="head", dtype="float32")(features)
 
 
+dense_head.class_weights = {"head/kernel": (None, CLASSES), "head/bias": (CLASSES,)}
+
+
 def scaled_bn_head(features, num_classes, params, seed, labels=None):
     logits = dense_head(features, num_classes, params, seed)
     return keras_losses.ScaledBatchNormalization(scale=params["bn_scale"], name="scaled_bn")(logits)
 
 
+scaled_bn_head.class_weights = dense_head.class_weights  # its (C,) moving statistics stay whole
+
+
 def cosine_head(features, num_classes, params, seed, labels=None):
     """``CosineDense``: margin-free cosines, the margin loss adds the margin."""
     return keras_losses.CosineDense(num_classes, name="head")(features)
+
+
+cosine_head.class_weights = {"head/kernel": (None, CLASSES)}
 
 
 def pedcc_head(features, num_classes, params, seed, labels=None):
@@ -280,11 +298,17 @@ def pedcc_head(features, num_classes, params, seed, labels=None):
     return keras_losses.PEDCCDense(num_classes, seed=seed, name="head")(features)
 
 
+pedcc_head.class_weights = {"head/centroids": (None, CLASSES)}
+
+
 def icu_head(features, num_classes, params, seed, labels=None):
     head = keras_losses.GaussianClassHead(
         num_classes, lambda_mu=params["icu_lambda_mu"], lambda_sigma=params["icu_lambda_sigma"], name="icu_head"
     )
     return head(features, labels)
+
+
+icu_head.class_weights = {"icu_head/means": (CLASSES, None), "icu_head/log_variances": (CLASSES, None)}
 
 
 def sparse_cross_entropy(params):

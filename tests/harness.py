@@ -10,12 +10,18 @@
     assert_gradients_match_finite_differences(fn, *arrays)   float64 central differences
     numeric_gradient(fn, array)                     central differences of a NumPy reference
     assert_value_error(argument, fn, *args)         ValueError naming `argument`
+    value_and_gradients(fn, inputs, variables)      autodiff on whichever Keras backend runs
+    compiled(fn)                                    fn under XLA (tf.function / jax.jit)
 
 A *training case* is a zero-argument function (importable as ``"module:function"``
 so a subprocess can rebuild it) returning a :class:`TrainingCase`. Cases checked under
 distribution are declared with ``@harness.distribution_case``: the first distribution check runs
 every declared case in one subprocess (one TensorFlow start, one MirroredStrategy) and keeps
 the results for the others.
+
+The backend-independent test modules (``ALL_BACKEND_MODULES`` in ``tests/conftest.py``) also run
+on JAX and PyTorch (``KERAS_BACKEND``); checks that need TensorFlow (MirroredStrategy, graph-mode
+assertions) are marked ``tensorflow_only`` or skipped by the harness there.
 """
 
 import dataclasses
@@ -30,8 +36,19 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras import ops
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKEND = keras.backend.backend()
+
+# Off TensorFlow, Keras computes float64 in float32 in many ops (keras.backend.result_type maps
+# float64 to float32 there: keras-team/keras#23704), so float64 checks hold to float32 precision.
+FLOAT64_EXACT = BACKEND == "tensorflow"
+
+
+def float64_tolerance(tolerance):
+    """``tolerance`` for a float64 comparison on TensorFlow; at least 2e-5 on the other backends."""
+    return tolerance if FLOAT64_EXACT else max(tolerance, 2e-5)
 
 
 @dataclasses.dataclass
@@ -178,6 +195,8 @@ def run_distributed(case_path):
     Returns:
         dict with ``single`` and ``mirrored`` runs, each ``{"logs": [...], "weights": [...], "replicas"}``.
     """
+    if BACKEND != "tensorflow":
+        pytest.skip("MirroredStrategy is TensorFlow's (JAX's DataParallel: tests/test_backends.py)")
     if case_path not in _DISTRIBUTED_RESULTS:
         pending = [c for c in dict.fromkeys([case_path, *_DISTRIBUTION_CASES]) if c not in _DISTRIBUTED_RESULTS]
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO_ROOT)
@@ -217,10 +236,11 @@ def assert_mixed_precision_trains(case, policy):
     try:
         model = _compile(case)
         x, y = first_batch(case)
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
-        gradients = tape.gradient(loss, model.trainable_variables)
+
+        def compute_loss():
+            return model.compute_loss(x=x, y=y, y_pred=model(x, training=True), training=True)
+
+        loss, gradients = value_and_gradients(compute_loss, variables=model.trainable_variables)
         assert np.isfinite(float(loss)), f"{policy}: loss {float(loss)}"
         for variable, gradient in zip(model.trainable_variables, gradients):
             assert gradient is not None, f"{policy}: no gradient for {variable.path}"
@@ -247,6 +267,63 @@ def assert_jit_matches(case, epochs=2, atol=1e-5):
 # --- 5. gradients -----------------------------------------------------------------------
 
 
+def value_and_gradients(fn, inputs=(), variables=()):
+    """``fn(*inputs)`` and the gradients of its sum, on the running Keras backend.
+
+    Args:
+        fn: function of one tensor per input, returning a tensor (its sum is differentiated).
+        inputs: arrays, converted to tensors with their own dtype.
+        variables: Keras variables ``fn`` reads (a layer's kernel, a model's weights); their
+            layers must be built.
+
+    Returns:
+        ``(value, gradients)``: ``fn``'s output as NumPy and one NumPy gradient per input, then
+        per variable (``None`` where the output does not depend on it).
+    """
+    variables = list(variables)
+    if BACKEND == "tensorflow":
+        tensors = [tf.convert_to_tensor(a) for a in inputs]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            value = fn(*tensors)
+            total = tf.reduce_sum(value)
+        gradients = tape.gradient(total, tensors + [v.value for v in variables])
+    elif BACKEND == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def total(tensors, values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                value = fn(*tensors)
+            return jnp.sum(value), value
+
+        (_, value), (input_gradients, variable_gradients) = jax.value_and_grad(
+            total, argnums=(0, 1), has_aux=True)([jnp.asarray(a) for a in inputs], [v.value for v in variables])
+        gradients = list(input_gradients) + list(variable_gradients)
+    elif BACKEND == "torch":
+        import torch
+
+        tensors = [torch.tensor(np.asarray(a), requires_grad=True) for a in inputs]
+        value = fn(*tensors)
+        targets = tensors + [v.value for v in variables]
+        gradients = torch.autograd.grad(torch.sum(value), targets, allow_unused=True) if targets else []
+    else:
+        raise NotImplementedError(f"no gradients on the {BACKEND} backend")
+    return ops.convert_to_numpy(value), [None if g is None else ops.convert_to_numpy(g) for g in gradients]
+
+
+def compiled(fn):
+    """``fn`` compiled with XLA on the running backend (``tf.function(jit_compile=True)`` or
+    ``jax.jit``); skips the test on PyTorch, which has no XLA."""
+    if BACKEND == "tensorflow":
+        return tf.function(fn, jit_compile=True)
+    if BACKEND == "jax":
+        import jax
+
+        return jax.jit(fn)
+    pytest.skip(f"no XLA compilation on the {BACKEND} backend")
+
+
 def numeric_gradient(fn, array, step=1e-6):
     """Central-difference gradient of scalar NumPy ``fn`` at float64 ``array``."""
     array = np.array(array, dtype=np.float64)
@@ -266,20 +343,20 @@ def assert_gradients_match_finite_differences(fn, *arrays, step=1e-6, rtol=1e-5,
     differentiated element by element (keep them small).
     """
     arrays = [np.array(a, dtype=np.float64) for a in arrays]
-    variables = [tf.constant(a) for a in arrays]
-    with tf.GradientTape() as tape:
-        tape.watch(variables)
-        value = fn(*variables)
-    analytic = tape.gradient(value, variables)
-    assert np.isfinite(float(value))
+    value, analytic = value_and_gradients(fn, arrays)
+    total = float(np.sum(value))
+    assert np.isfinite(total)
+    if not FLOAT64_EXACT:  # float32 arithmetic inside: a larger step, and the difference quotient's
+        step = max(step, 1e-3)  # float32 rounding (~1.2e-7·|fn| / step) in the tolerance
+        rtol, atol = max(rtol, 2e-3), max(atol, 1e-3 * max(1.0, abs(total)))
     for index, array in enumerate(arrays):
         numeric = np.zeros_like(array)
         for position in np.ndindex(array.shape):
             shifted = [a.copy() for a in arrays]
             shifted[index][position] = array[position] + step
-            plus = float(fn(*[tf.constant(a) for a in shifted]))
+            plus = float(ops.convert_to_numpy(ops.sum(fn(*[ops.convert_to_tensor(a) for a in shifted]))))
             shifted[index][position] = array[position] - step
-            minus = float(fn(*[tf.constant(a) for a in shifted]))
+            minus = float(ops.convert_to_numpy(ops.sum(fn(*[ops.convert_to_tensor(a) for a in shifted]))))
             numeric[position] = (plus - minus) / (2 * step)
         got = np.zeros_like(array) if analytic[index] is None else np.asarray(analytic[index])
         np.testing.assert_allclose(got, numeric, rtol=rtol, atol=atol, err_msg=f"input {index}")
@@ -374,9 +451,9 @@ def assert_standard_checks(case_path, tmp_path, reference=None, policies=MIXED_P
     1. every keras_losses class in it (its loss and layers) has a complete, registered config;
     2. the trained model survives a ``.keras`` round trip with identical outputs and the same loss;
     3. it trains with finite loss and gradients under each mixed-precision policy;
-    4. ``jit_compile=True`` trains like no XLA (``jit``);
-    5. 2 replicas train like one device (``distribution``; the case must be declared with
-       :func:`distribution_case`);
+    4. ``jit_compile=True`` trains like no XLA (``jit``; TensorFlow, whose default is no XLA);
+    5. 2 replicas train like one device (``distribution``; TensorFlow's MirroredStrategy; the case
+       must be declared with :func:`distribution_case`);
     6. with ``reference`` (see :func:`assert_reductions`): every reduction, with and without
        ``sample_weight``, on the trained model's predictions of the first batch.
 
@@ -391,9 +468,11 @@ def assert_standard_checks(case_path, tmp_path, reference=None, policies=MIXED_P
     assert_keras_round_trip(model, case.x, tmp_path)
     for policy in policies:
         assert_mixed_precision_trains(case, policy)
-    if jit:
+    # On JAX every fit above already ran under XLA (Keras' default there); on PyTorch jit_compile
+    # means torch.compile, not XLA. The no-XLA/XLA comparison is TensorFlow's.
+    if jit and BACKEND == "tensorflow":
         assert_jit_matches(case)
-    if distribution:
+    if distribution and BACKEND == "tensorflow":  # JAX: tests/test_backends.py (DataParallel)
         assert case_path in _DISTRIBUTION_CASES, f"declare {case_path} with @harness.distribution_case"
         assert_distribution_equivalent(case_path)
     if reference is not None:

@@ -6,6 +6,8 @@ tests/test_backends.py in a subprocess with XLA_FLAGS=--xla_force_host_platform_
 2. The compiled loss + gradient of every margin loss on (B, C) cosines sharded over classes holds no
    all-gather and no collective over a full class axis: the margin core never brings the whole
    (B, C) logits to one device (only per-sample values are all-reduced).
+3. The training tool's class-sharded layout (batch and classes split over one device axis): a whole
+   train step gathers the (B, D) features and never a full class axis.
 """
 import json
 import os
@@ -73,5 +75,35 @@ for kind, make in LOSSES.items():
         "all_reduces": len(re.findall(r"all-reduce(?:-start)?\(", text)),
         "shapes": sorted(set(collective_shapes)),
         "full_class_axis": [s for s in collective_shapes if str(C) in s.split(",")],
+    }
+
+# 3. The training tool's class-sharded layout (models.train --strategy class-sharded): one mesh axis
+# that splits both the batch and the class axis. A whole train step (backbone + CosineDense +
+# ArcFace, value and gradient) moves the (B, D) features between devices, never the class matrix.
+D = 64
+tool_mesh = keras.distribution.DeviceMesh((2,), ("devices",), devices=keras.distribution.list_devices())
+tool_layout = keras.distribution.LayoutMap(tool_mesh)
+tool_layout["head/kernel"] = (None, "devices")
+with keras.distribution.ModelParallel(layout_map=tool_layout, batch_dim_name="devices").scope():
+    inputs = keras.Input((32,))
+    model = keras.Model(inputs, keras_losses.CosineDense(C, name="head")(keras.layers.Dense(D, name="embed")(inputs)))
+    by_batch = NamedSharding(tool_mesh.backend_mesh, PartitionSpec("devices"))
+    images = jax.device_put(rng.normal(size=(B, 32)).astype("float32"), by_batch)
+    targets = jax.device_put((np.arange(B) % C).astype("int32"), by_batch)
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def step_loss(trainable, x_batch, y_batch):
+        outputs, _ = model.stateless_call(trainable, non_trainable, x_batch, training=True)
+        return keras_losses.ArcFaceLoss()(y_batch, outputs)
+
+    text = jax.jit(jax.value_and_grad(step_loss)).lower(
+        [v.value for v in model.trainable_variables], images, targets).compile().as_text()
+    shapes = re.findall(
+        r"= \w+\[([0-9,]*)\][^\n]*(?:all-gather|all-reduce|all-to-all|collective-permute)(?:-start)?\(", text)
+    results["tool_layout"] = {
+        "kernel_shards": [list(piece.data.shape) for piece in model.get_layer("head").kernel.value.addressable_shards],
+        "shapes": sorted(set(shapes)),
+        "full_class_axis": [s for s in shapes if str(C) in s.split(",")],
+        "features_gathered": f"{B},{D}" in shapes,
     }
 print("RESULTS " + json.dumps(results))

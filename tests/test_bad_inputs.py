@@ -12,7 +12,6 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_losses
 from models import train
@@ -90,22 +89,23 @@ COMPILED_BAD = {
 }
 
 
-def _compiled(loss, jit):
-    return tf.function(lambda y_true, y_pred: loss(y_true, y_pred), jit_compile=jit)
+def _compiled(loss):
+    """The loss under XLA (tf.function(jit_compile=True) / jax.jit; skipped on PyTorch)."""
+    return harness.compiled(lambda y_true, y_pred: loss(y_true, y_pred))
 
 
 @pytest.mark.parametrize("labels", list(COMPILED_BAD), ids=list(COMPILED_BAD))
 @pytest.mark.parametrize("loss_name", list(LOSSES))
 def test_bad_labels_give_nan_under_xla(loss_name, labels):
     make, y_pred, _ = LOSSES[loss_name]
-    value = _compiled(make(), jit=True)(tf.constant(COMPILED_BAD[labels]), tf.constant(y_pred))
+    value = _compiled(make())(COMPILED_BAD[labels], y_pred)
     assert np.isnan(float(value))
 
 
 @pytest.mark.parametrize("loss_name", [name for name, (_, _, one) in LOSSES.items() if one])
 def test_soft_rows_give_nan_under_xla(loss_name):
     make, y_pred, _ = LOSSES[loss_name]
-    assert np.isnan(float(_compiled(make(), jit=True)(tf.constant(_soft_rows()), tf.constant(y_pred))))
+    assert np.isnan(float(_compiled(make())(_soft_rows(), y_pred)))
 
 
 @pytest.mark.parametrize("loss_name", list(LOSSES))
@@ -113,25 +113,33 @@ def test_valid_labels_under_xla_equal_eager(loss_name):
     """The checks change nothing for valid labels (6 cases)."""
     make, y_pred, _ = LOSSES[loss_name]
     loss = make()
-    compiled = _compiled(loss, jit=True)(tf.constant(LABELS.astype(np.float32)), tf.constant(y_pred))
+    compiled = _compiled(loss)(LABELS.astype(np.float32), y_pred)
     assert float(compiled) == pytest.approx(float(loss(LABELS, y_pred)), rel=1e-5)
 
 
+@pytest.mark.tensorflow_only  # a graph without XLA exists on TensorFlow only
 @pytest.mark.parametrize("loss_name", list(LOSSES))
 def test_bad_label_in_graph_without_xla_raises_with_message(loss_name):
     """A tf.function without XLA runs the assertion: an error that says what was expected (6 cases)."""
+    import tensorflow as tf
+
     make, y_pred, _ = LOSSES[loss_name]
+    graph = tf.function(lambda y_true, scores: make()(y_true, scores), jit_compile=False)
     with pytest.raises(tf.errors.InvalidArgumentError, match="class indices"):
-        _compiled(make(), jit=False)(tf.constant(COMPILED_BAD["index C"]), tf.constant(y_pred))
+        graph(tf.constant(COMPILED_BAD["index C"]), tf.constant(y_pred))
 
 
 def test_fit_with_xla_and_a_bad_label_stops_on_nan():
-    """model.fit(jit_compile=True) with label 10 of 10 classes: NaN loss, TerminateOnNaN stops it."""
+    """model.fit(jit_compile=True) with label 4 of 4 classes: NaN loss, TerminateOnNaN stops it
+    (PyTorch runs eagerly: the check raises instead)."""
     x, y = harness.toy_classification(num_samples=32)
     y = y.copy()
     y[5] = 4  # the model has 4 classes
     model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(4)])
-    model.compile("sgd", loss=keras_losses.GSCLoss(), jit_compile=True)
+    model.compile("sgd", loss=keras_losses.GSCLoss(), jit_compile=harness.BACKEND != "torch")
+    if harness.BACKEND == "torch":
+        harness.assert_value_error("y_true", model.fit, x, y, batch_size=32, epochs=1, verbose=0)
+        return
     history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])
     assert len(history.history["loss"]) == 1 and math.isnan(history.history["loss"][0])
 
@@ -149,21 +157,27 @@ def test_logits_instead_of_cosines_raise_eagerly(loss_name):
 @pytest.mark.parametrize("loss_name", MARGIN_LOSSES)
 def test_logits_instead_of_cosines_give_nan_under_xla(loss_name):
     make, _, _ = LOSSES[loss_name]
-    value = _compiled(make(), jit=True)(tf.constant(LABELS.astype(np.float32)), tf.constant(LOGITS * 5.0))
+    value = _compiled(make())(LABELS.astype(np.float32), LOGITS * 5.0)
     assert np.isnan(float(value))
 
 
 # --- 5. tf.Variable inputs equal tensors (6 losses + ECE + gsc_penalty = 8 cases) -------------------
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("loss_name", list(LOSSES))
 def test_variable_y_pred(loss_name):
+    import tensorflow as tf
+
     make, y_pred, _ = LOSSES[loss_name]
     loss = make()
     assert float(loss(LABELS, tf.Variable(y_pred))) == pytest.approx(float(loss(LABELS, y_pred)), rel=1e-6)
 
 
+@pytest.mark.tensorflow_only
 def test_variable_inputs_to_metric_and_penalty():
+    import tensorflow as tf
+
     metric = keras_losses.ExpectedCalibrationError()
     metric.update_state(tf.Variable(LABELS), tf.Variable(LOGITS))
     expected = reference.expected_calibration_error(LABELS, reference.softmax(LOGITS.astype(np.float64)), 15)
@@ -188,13 +202,11 @@ def test_nan_scores_give_nan(loss_name):
 @pytest.mark.parametrize("focal_gamma", [0.25, 0.5, 0.9])
 def test_focal_below_one_has_finite_gradients_when_confident(focal_gamma):
     """0 < η < 1 and p_y rounding to 1: gradients finite (were NaN) and the loss is the reference."""
-    logits = tf.constant([[40.0, 0.0, -3.0], [0.5, 0.2, 0.1]], tf.float32)
+    logits = np.array([[40.0, 0.0, -3.0], [0.5, 0.2, 0.1]], np.float32)
     loss = keras_losses.GSCLoss(gamma=0.1, focal_gamma=focal_gamma)
-    with tf.GradientTape() as tape:
-        tape.watch(logits)
-        value = loss([0, 1], logits)
-    assert np.all(np.isfinite(tape.gradient(value, logits)))
-    expected = reference.gsc_loss(np.array([0, 1]), logits.numpy().astype(np.float64), 0.1, 2,
+    value, (gradient,) = harness.value_and_gradients(lambda z: loss([0, 1], z), [logits])
+    assert np.all(np.isfinite(gradient))
+    expected = reference.gsc_loss(np.array([0, 1]), logits.astype(np.float64), 0.1, 2,
                                   focal_gamma=focal_gamma).mean()
     assert float(value) == pytest.approx(expected, rel=1e-5)
 
@@ -271,6 +283,7 @@ CLI_CASES = [
     ("--npcface-m1", ["--method", "npcface", "--npcface-m0", "1.0", "--npcface-m1", "0.6"]),
     ("--scale", ["--method", "cosface", "--scale", "-3"]),
     ("--strategy", ["--strategy", "mirrored"]),
+    ("--strategy", ["--strategy", "class-sharded"]),  # JAX only
     ("--epochs", ["--epochs", "0"]),
     ("--learning-rate", ["--learning-rate", "nan"]),
     ("--method", ["--method", "bogus"]),
@@ -278,6 +291,7 @@ CLI_CASES = [
 ]
 
 
+@pytest.mark.tensorflow_only  # the training tool
 @pytest.mark.parametrize("flag, argv", CLI_CASES, ids=[flag for flag, _ in CLI_CASES])
 def test_bad_flag_exits_2_naming_it_and_writes_nothing(flag, argv, tmp_path, capsys):
     out = tmp_path / "run"
@@ -289,6 +303,7 @@ def test_bad_flag_exits_2_naming_it_and_writes_nothing(flag, argv, tmp_path, cap
     assert not out.exists()
 
 
+@pytest.mark.tensorflow_only  # the training tool
 @pytest.mark.parametrize("where", ["file", "below a file"])
 def test_output_that_cannot_be_a_folder(where, tmp_path, capsys):
     """--output naming a file, or a folder under a file: exit 2, one line, the file untouched (2 cases)."""
@@ -301,6 +316,7 @@ def test_output_that_cannot_be_a_folder(where, tmp_path, capsys):
     assert blocker.read_text() == "not a folder" and sorted(os.listdir(tmp_path)) == ["taken"]
 
 
+@pytest.mark.tensorflow_only  # the training tool
 def test_corrected_command_runs_after_a_refused_one(tmp_path):
     """A refused command leaves nothing, so the corrected one is not "a different run"."""
     out = tmp_path / "run"

@@ -57,10 +57,12 @@ def build_parser():
     p.add_argument("--seed", type=non_negative_int, default=defaults.seed, help="default: %(default)s")
     p.add_argument("--output", default=None, help="run folder (default: runs/<dataset>-<method>-seed<seed>)")
     p.add_argument("--strategy", choices=STRATEGIES, default=defaults.strategy,
-                   help="auto: mirrored over several GPUs, else one device (default: %(default)s)")
+                   help="auto: several GPUs (TensorFlow: mirrored) or devices (JAX: data parallel), else one "
+                        "device; class-sharded: JAX only, the head's class axis split over the devices "
+                        "(default: %(default)s)")
     p.add_argument("--mixed-precision", choices=tuple(PRECISIONS), default=defaults.mixed_precision,
                    help="default: %(default)s")
-    p.add_argument("--jit-compile", action="store_true", help="XLA (ignored with several replicas)")
+    p.add_argument("--jit-compile", action="store_true", help="XLA on TensorFlow (ignored with several replicas); JAX always compiles")
     p.add_argument("--embedding-dim", type=positive_int, default=defaults.embedding_dim, help="default: %(default)s")
     p.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
                    help="Adam's learning rate (default: %(default)s)")

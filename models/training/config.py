@@ -5,7 +5,7 @@ import os
 
 from models import methods
 
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker", "class-sharded")
 PRECISIONS = {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 # Settings that define a run besides the method's hyper-parameters; resuming with others is refused.
 RUN_KEYS = ("method", "dataset", "backbone", "epochs", "batch_size", "seed", "embedding_dim", "learning_rate",
@@ -36,10 +36,12 @@ class TrainConfig:
         batch_size: global batch size (divided among the replicas).
         seed: seeds the initial weights, the shuffling and anything the head generates.
         output: the run folder; None means ``runs/<dataset>-<method>-seed<seed>``.
-        strategy: ``auto`` (mirrored over several GPUs, else one device), ``default``, ``mirrored``
-            or ``multiworker`` (``TF_CONFIG``; see :mod:`models.multiworker`).
+        strategy: ``auto`` (TensorFlow: mirrored over several GPUs; JAX: data parallel over the
+            local devices; else one device), ``default`` (one device), ``mirrored`` or
+            ``multiworker`` (TensorFlow; ``TF_CONFIG``, see :mod:`models.multiworker`), or
+            ``class-sharded`` (JAX: data parallel with the head's class axis split over the devices).
         mixed_precision: ``off``, ``float16`` or ``bfloat16``.
-        jit_compile: XLA (ignored with several replicas).
+        jit_compile: XLA on TensorFlow (ignored with several replicas); JAX always compiles.
         embedding_dim: width of the backbone's output.
         learning_rate: Adam's learning rate.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.

@@ -182,12 +182,12 @@ def train(config):
     if not isinstance(config, TrainConfig):
         raise UsageError(f"`config` must be a models.training.TrainConfig, got {type(config).__name__}")
     config = config.resolved()
-    strategy, role = build.make_strategy(config.strategy)
+    strategy, role = build.make_strategy(config.strategy, methods.get(config.method))
     chief = role is None or role.is_chief
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise UsageError(f"--batch-size {config.batch_size} is not divisible by the {replicas} replicas")
-    if config.jit_compile and replicas > 1 and config.verbose:
+    if config.jit_compile and replicas > 1 and config.verbose and keras.backend.backend() == "tensorflow":
         print(f"note: --jit-compile is ignored with {replicas} replicas (XLA fails under tf.distribute in Keras)")
     first_epoch = agree_on_start(config, strategy, role)
     if first_epoch == FINISHED:
@@ -197,7 +197,7 @@ def train(config):
             print(f"{config.output} already holds a finished run; its metrics:", flush=True)
         with open(os.path.join(config.output, "metrics.json")) as f:
             return json.load(f)
-    with run_state(config):
+    with run_state(config), build.run_scope(strategy):
         return _fit_and_evaluate(config, strategy, role, first_epoch)
 
 
@@ -250,7 +250,7 @@ def _fit_and_evaluate(config, strategy, role, first_epoch):
     x_test, y_test = bundle.test_arrays()
     results, predictions = evaluate(model, config, bundle, x_test, y_test)
     results.update(epochs=config.epochs, train_seconds=seconds, replicas=replicas,
-                   device=tf.config.list_logical_devices()[0].device_type)
+                   device=build.device_type())
     model.save(os.path.join(config.output, "model.keras"))
     plots.curves(config, history_path, os.path.join(config.output, "curves.png"))
     if bundle.kind == "classification":
