@@ -45,8 +45,9 @@ def make_strategy(name, method=None):
         return _jax_distribution(name, method), None
     if backend == "torch":
         if name not in ("auto", "default"):
-            raise UsageError(f"--strategy {name} needs TensorFlow or JAX; Keras trains on one device on PyTorch "
-                             "(use --strategy auto or default)")
+            needs = "JAX (KERAS_BACKEND=jax)" if name == "class-sharded" else "TensorFlow (KERAS_BACKEND=tensorflow)"
+            raise UsageError(f"--strategy {name} needs {needs}; on PyTorch Keras trains on one device (use "
+                             "--strategy auto or default)")
         return KerasDistribution(), None
     if backend != "tensorflow":
         raise UsageError(f"models.train runs on the tensorflow, jax and torch Keras backends; KERAS_BACKEND is "
