@@ -23,8 +23,10 @@ from models.training import build  # noqa: E402
 BACKEND = keras.backend.backend()
 if BACKEND == "jax":
     assert len(keras.distribution.list_devices()) == 2
-    # (the cosine and PEDCC heads' sharding is checked at the library level by jax_model_parallel_probe.py)
-    RUNS = {"softmax": ("default", "auto", "class-sharded"), "icu": ("default", "class-sharded")}
+    # ArcFace and PEDCC train class-sharded only: their equality with one device is checked at the
+    # library level by jax_model_parallel_probe.py; here, that the tool shards and trains them.
+    RUNS = {"softmax": ("default", "auto", "class-sharded"), "icu": ("default", "class-sharded"),
+            "arcface": ("class-sharded",), "pedcc": ("class-sharded",)}
     REFUSED = ("mirrored", "multiworker")
     EPOCHS = 1
 else:
