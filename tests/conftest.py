@@ -3,7 +3,7 @@
 The suite runs on TensorFlow. The modules in ``ALL_BACKEND_MODULES`` test the library itself with
 ``keras.ops``-level code and also run under ``KERAS_BACKEND=jax`` and ``KERAS_BACKEND=torch``
 (``tests/test_backends.py`` does that in subprocesses); there, tests marked ``tensorflow_only``
-(MirroredStrategy, ``tf.function`` graph assertions, ``tf.data``) are skipped, and every other
+(MirroredStrategy, ``tf.function`` graph assertions, ``tf.Variable`` inputs, the training tool) are skipped, and every other
 module (the training tools, notebooks, packaging: TensorFlow only; PEDCC's centroid generator:
 NumPy, the same on every backend) is skipped as a whole.
 """

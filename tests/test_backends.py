@@ -33,9 +33,13 @@ TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 BACKEND_ENV = {"jax": {"JAX_ENABLE_X64": "1"}, "torch": {}}
 
 
+def _backend_env(backend, **extra):
+    return dict(os.environ, KERAS_BACKEND=backend, REPO_ROOT=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3", **extra)
+
+
 def _run_backend_tests(backend, modules, folder, *options):
     """Runs the test ``modules`` under ``backend`` in a subprocess; returns pytest's summary line."""
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", **BACKEND_ENV[backend])
+    env = _backend_env(backend, **BACKEND_ENV[backend])
     paths = [os.path.join(REPO_ROOT, "tests", name) for name in modules]
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
                            f"--basetemp={folder}", *options, *paths],
@@ -75,7 +79,7 @@ def test_backend_independent_tests_pass_on_torch(tmp_path):
 def _run_script(script, backend, folder, **extra):
     """Runs ``tests/<script>`` under ``backend`` in ``folder``; returns the JSON it prints on its
     ``RESULTS`` line."""
-    env = dict(os.environ, KERAS_BACKEND=backend, REPO_ROOT=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3", **extra)
+    env = _backend_env(backend, **extra)
     folder.mkdir(exist_ok=True)
     done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", script)], env=env,
                           capture_output=True, text=True, timeout=300, cwd=str(folder))

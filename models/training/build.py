@@ -45,7 +45,7 @@ def make_strategy(name, method=None):
         return _jax_distribution(name, method), None
     if backend == "torch":
         if name not in ("auto", "default"):
-            needs = "JAX (KERAS_BACKEND=jax)" if name == "class-sharded" else "TensorFlow (KERAS_BACKEND=tensorflow)"
+            needs = "TensorFlow (KERAS_BACKEND=tensorflow)" if name in TENSORFLOW_ONLY else "JAX (KERAS_BACKEND=jax)"
             raise UsageError(f"--strategy {name} needs {needs}; on PyTorch Keras trains on one device (use "
                              "--strategy auto or default)")
         return KerasDistribution(), None
