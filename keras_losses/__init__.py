@@ -7,7 +7,8 @@ Public API:
     CosineDense, NPCFaceLoss, ArcFaceLoss, CosFaceLoss — cosine-margin heads
     auto_scale                                       — a logit scale for few classes
     tar_at_far, roc_curve                            — verification metrics for embedding pairs
-    pedcc_centroids, centroid_quality, PEDCCDense, PEDCCLoss — PEDCC
+    pedcc_centroids, centroid_quality, known_optimum, max_cosine_lower_bound,
+    CentroidQuality, PEDCCDense, PEDCCLoss          — PEDCC
     GaussianClassHead, ICULoss, build_icu_model      — ICU Gaussian head, margins, regulariser
     BatchTermModel                                   — a keras.Model adding its layers' batch-level loss terms
 """
@@ -19,7 +20,13 @@ from keras_losses.icu import GaussianClassHead, ICULoss, build_icu_model
 from keras_losses.margin_losses import ArcFaceLoss, CosFaceLoss, CosineMarginLoss, NPCFaceLoss, auto_scale
 from keras_losses.metrics import ExpectedCalibrationError
 from keras_losses.pedcc import PEDCCDense, PEDCCLoss
-from keras_losses.pedcc_centroids import centroid_quality, known_optimum, pedcc_centroids
+from keras_losses.pedcc_centroids import (
+    CentroidQuality,
+    centroid_quality,
+    known_optimum,
+    max_cosine_lower_bound,
+    pedcc_centroids,
+)
 from keras_losses.scaled_bn import ScaledBatchNormalization
 from keras_losses.verification import roc_curve, tar_at_far
 
@@ -28,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArcFaceLoss",
     "BatchTermModel",
+    "CentroidQuality",
     "CosFaceLoss",
     "CosineDense",
     "CosineMarginLoss",
@@ -46,6 +54,7 @@ __all__ = [
     "gsc_loss",
     "gsc_penalty",
     "known_optimum",
+    "max_cosine_lower_bound",
     "pedcc_centroids",
     "roc_curve",
     "tar_at_far",

@@ -1,19 +1,22 @@
 """PEDCC: pre-defined evenly-distributed class centroids on the unit hypersphere.
 
-Pure NumPy, float64 results. Three functions:
+Pure NumPy, float64 results:
 
     pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None)   (C, D) unit rows
-    centroid_quality(centroids)                                              max pairwise cosine
-    known_optimum(num_classes, dim)                                          its optimum, or None
+    centroid_quality(centroids)                   max pairwise cosine, with .lower_bound
+    known_optimum(num_classes, dim)               the optimum where known, else None
+    max_cosine_lower_bound(num_classes, dim)      no C unit vectors in R^D do better
 
-Every pairwise computation goes through Gram-matrix row blocks (``U[rows] @ U.T``), so memory
-is O(block · C), never a C×C×D tensor; time is O(C²·D) per pass.
+Pairwise terms go through blocks of the Gram matrix, so memory is O(C·D + block), never a
+C×C×D tensor. The structured codes, the cyclic and general optimisers and Levenshtein's bound
+live in ``keras_losses._spherical_codes``.
 """
 
 import math
 
 import numpy as np
 
+from keras_losses import _spherical_codes as codes
 from keras_losses._checks import check_int
 
 # Authors' charge model.
@@ -21,26 +24,13 @@ _MIN_DISTANCE = 0.01
 _VELOCITY_STEP = 0.01
 AUTHORS_ITERATIONS = 200
 
-# Row blocks of the Gram matrix hold at most this many entries (32 MiB in float64).
-_BLOCK_ENTRIES = 1 << 22
-
-# Surrogate optimiser (C > 2D): temperature and step schedules, geometric from start to end.
-_BETA_START, _BETA_END = 10.0, 1000.0
-_STEP_START, _STEP_END = 0.1, 1e-3
-_EXPONENT_CLIP = 40.0
-# Iterations: as many as fit a fixed amount of work (C²·D multiply-adds per Gram pass), between
-# these bounds. Deterministic (never time-based), so a seed always gives the same centroids.
-_WORK_BUDGET = 5e11
-_MIN_ITERATIONS, _MAX_ITERATIONS = 40, 1000
-# Above this C²·D the surrogate runs in float32 (about 2x faster); the result is float64.
-_FLOAT32_ABOVE = 1 << 28
-
-
-def _row_blocks(num_rows, num_columns):
-    """Yields ``slice`` objects covering ``range(num_rows)`` with ≤ _BLOCK_ENTRIES per block."""
-    step = max(1, _BLOCK_ENTRIES // max(num_columns, 1))
-    for start in range(0, num_rows, step):
-        yield slice(start, min(num_rows, start + step))
+# Beyond C = 2D (see ``_beyond_twice_the_dimension``). Step counts follow from fixed amounts of
+# work, never from the clock, so a seed always gives the same centroids.
+_CYCLIC_WORK, _CYCLIC_MAX_STEPS = 1.5e9, 3000      # K²·L per cyclic step
+_CYCLIC_MIN_STEPS_FROM_CODE = 300                  # fewer only spread a structured start out
+_POLISH_WORK, _POLISH_MAX_STEPS = 5e11, 3000       # C²·D per general step
+_POLISH_MIN_STEPS = 100                            # fewer would not move a converged code
+_RANDOM_START_UP_TO = 1e8                          # C²·D: small problems also start at random
 
 
 def _normalise_rows(array):
@@ -67,35 +57,94 @@ def _check_matrix(name, value, shape=None):
     return array
 
 
+class CentroidQuality(float):
+    """The maximum pairwise cosine (this float) with the lower bound for its C and D beside it.
+
+    Returned by ``centroid_quality``; compares, formats and serialises as the float it is.
+
+    Args:
+        max_cosine: the achieved maximum pairwise cosine (the float value itself; also the
+            attribute ``.max_cosine``).
+        lower_bound: ``max_cosine_lower_bound(C, D)``, below which no C unit vectors in R^D
+            go (attribute ``.lower_bound``).
+
+    Example:
+        >>> quality = keras_losses.centroid_quality(keras_losses.pedcc_centroids(20, 3))
+        >>> f"{quality:.3f} (bound {quality.lower_bound:.3f})"    # 20 points in 3-D
+        '0.677 (bound 0.655)'
+    """
+
+    def __new__(cls, max_cosine, lower_bound):
+        quality = super().__new__(cls, max_cosine)
+        quality.lower_bound = lower_bound
+        return quality
+
+    @property
+    def max_cosine(self):
+        return float(self)
+
+
 def centroid_quality(centroids):
-    """Maximum pairwise cosine between the rows of ``centroids`` (lower is better).
+    """Maximum pairwise cosine between the rows of ``centroids`` (lower is better), with the
+    lower bound for their number and dimension.
 
     The quality measure of a PEDCC: the cosine of the smallest angle between two class
-    centroids. Rows are normalised first, so any non-zero rows are accepted. Computed in float64
-    over Gram-matrix row blocks: O(block · C) memory.
+    centroids. Rows are normalised first, so any non-zero rows are accepted. Computed exactly in
+    float64 over square tiles of the Gram matrix, each pair once: O(C²·D/2) time (100,000 × 512
+    in about 45 s on 2 CPU cores), memory one tile.
 
     Args:
         centroids: array of shape ``(C, D)``, C >= 2, finite, no zero row.
 
     Returns:
-        Python float in [-1, 1].
+        ``CentroidQuality``: a float in [-1, 1] (the maximum cosine) that also carries
+        ``.max_cosine`` and ``.lower_bound`` (``max_cosine_lower_bound(C, D)``: no C unit
+        vectors in R^D have a smaller maximum cosine).
 
     Example:
-        >>> keras_losses.centroid_quality([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0]])
+        >>> quality = keras_losses.centroid_quality([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0]])
+        >>> quality
         0.0
+        >>> round(quality.lower_bound, 4)        # 3 points in the plane: the triangle, cos 120°
+        -0.5
     """
-    units = _normalise_rows(_check_matrix("centroids", centroids))
-    return _max_cosine(units)
+    array = _check_matrix("centroids", centroids)
+    achieved = codes.max_cosine(_normalise_rows(array))
+    return CentroidQuality(achieved, max_cosine_lower_bound(*array.shape))
 
 
-def _max_cosine(units):
-    num_classes = len(units)
-    best = -np.inf
-    for rows in _row_blocks(num_classes, num_classes):
-        gram = units[rows] @ units.T
-        gram[np.arange(gram.shape[0]), np.arange(rows.start, rows.stop)] = -np.inf
-        best = max(best, float(gram.max()))
-    return float(min(1.0, max(-1.0, best)))
+def max_cosine_lower_bound(num_classes, dim):
+    """A lower bound on the maximum pairwise cosine of any ``num_classes`` unit vectors in R^dim.
+
+    * ``C <= 2D`` or ``D == 2``: ``known_optimum(C, D)`` (the simplex bound ``−1/(C−1)`` for
+      ``C <= D + 1``; 0 for ``D + 1 < C <= 2D`` (Rankin 1955); ``cos(2π/C)`` in the plane),
+      which the default centroids attain.
+    * otherwise: Levenshtein's bound (V. I. Levenshtein, "Universal bounds for codes and
+      designs", Handbook of Coding Theory, 1998): the smallest s with ``L(D, s) >= C``, where
+      ``L(D, s)`` bounds the size of a code with maximum cosine s (built from Gegenbauer
+      polynomials and the zeros of Jacobi polynomials; ``L(D, 0) = 2D`` is Rankin's bound).
+      E.g. 0.1180 at 300 × 32, 0.0579 at 2000 × 128, 0.0238 at 10,000 × 512.
+    * ``D == 1``: −1 for two classes, else 1.
+
+    Args:
+        num_classes: C >= 2.
+        dim: D >= 1.
+
+    Returns:
+        float.
+
+    Example:
+        >>> keras_losses.max_cosine_lower_bound(100, 64)        # Rankin: C <= 2D
+        0.0
+        >>> round(keras_losses.max_cosine_lower_bound(2000, 128), 4)   # Levenshtein
+        0.0579
+    """
+    num_classes = check_int("num_classes", num_classes, low=2)
+    dim = check_int("dim", dim, low=1)
+    if dim == 1:
+        return -1.0 if num_classes == 2 else 1.0
+    optimum = known_optimum(num_classes, dim)
+    return optimum if optimum is not None else codes.levenshtein_bound(num_classes, dim)
 
 
 def known_optimum(num_classes, dim):
@@ -193,7 +242,7 @@ def _charge_model(units, iterations):
     force = np.empty_like(units)
     for _ in range(iterations):
         squared = np.einsum("ij,ij->i", units, units)
-        for rows in _row_blocks(num_classes, num_classes):
+        for rows in codes.row_blocks(num_classes, num_classes):
             weights = units[rows] @ units.T
             weights *= -2.0
             weights += squared[rows, None]
@@ -207,57 +256,6 @@ def _charge_model(units, iterations):
         units = _normalise_rows(units + velocity)
         velocity += _VELOCITY_STEP * tangential
     return units
-
-
-def _default_iterations(num_classes, dim):
-    work = float(num_classes) ** 2 * dim
-    return int(min(_MAX_ITERATIONS, max(_MIN_ITERATIONS, _WORK_BUDGET // work)))
-
-
-def _minimax_optimise(units, iterations):
-    """Minimises the maximum pairwise cosine by projected gradient steps on the sphere.
-
-    Surrogate: the exponential energy ``Σ_{k≠j} exp(β·(u_k·u_j − m))`` (a smooth maximum of the
-    cosines; ``m`` is the previous iteration's maximum, which only prevents overflow), with β
-    annealed geometrically from 10 to 1000: at first every pair repels (global spreading), at the
-    end only the pairs near the maximum do. Each step moves ``u_k`` against the tangential part
-    of its gradient ``Σ_j w_kj u_j``, scaled so that the largest move is η (annealed 0.1 → 0.001),
-    then renormalises. Returns the iterate with the smallest maximum cosine seen.
-    """
-    num_classes, dim = units.shape
-    dtype = np.float32 if float(num_classes) ** 2 * dim > _FLOAT32_ABOVE else np.float64
-    units = units.astype(dtype)
-    best_units, best_value = units, np.inf
-    reference = 1.0
-    gradient = np.empty_like(units)
-    for step in range(iterations + 1):
-        fraction = step / max(iterations - 1, 1)
-        beta = _BETA_START * (_BETA_END / _BETA_START) ** fraction
-        eta = _STEP_START * (_STEP_END / _STEP_START) ** fraction
-        maximum = -np.inf
-        for rows in _row_blocks(num_classes, num_classes):
-            gram = units[rows] @ units.T
-            gram[np.arange(gram.shape[0]), np.arange(rows.start, rows.stop)] = -np.inf
-            maximum = max(maximum, float(gram.max()))
-            if step == iterations:
-                continue  # last pass only measures the final iterate
-            gram -= reference
-            gram *= beta
-            np.clip(gram, -_EXPONENT_CLIP, _EXPONENT_CLIP, out=gram)
-            np.exp(gram, out=gram)
-            gradient[rows] = gram @ units
-        if maximum < best_value:
-            best_value, best_units = maximum, units
-        if step == iterations:
-            break
-        reference = maximum
-        tangential = gradient - np.einsum("ij,ij->i", gradient, units)[:, None] * units
-        largest = float(np.sqrt(np.einsum("ij,ij->i", tangential, tangential).max()))
-        if largest == 0.0:
-            break
-        units = units - (eta / largest) * tangential  # a new array: best_units is never mutated
-        units /= np.linalg.norm(units, axis=1, keepdims=True)
-    return _normalise_rows(best_units.astype(np.float64))
 
 
 def pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None):
@@ -294,33 +292,41 @@ def pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None):
         maximum cosine is > 0 here (+0.137 after 1000 charge iterations at 1000×512);
         use ``iterations=`` for that.
       - ``D == 2``: the regular polygon (optimal).
-      - ``C > 2D``: random start, then projected gradient descent on the sphere of a smooth
-        maximum of the pairwise cosines (exponential energy with an annealed temperature),
-        keeping the iterate with the smallest maximum cosine. The number of steps follows
-        from C²·D (1000 for small problems, down to 40 at 10,000×512; see
-        ``_default_iterations``), never from the clock, so a seed always gives the same result.
-        With ``init`` it starts from ``init`` instead (for any C).
+      - ``C > 2D`` (open problems; ``max_cosine_lower_bound`` gives Levenshtein's bound): the
+        best of three candidates, measured, then randomly rotated from ``seed``:
+        a structured code (Gold or small-Kasami binary sequences of length L = 2^m − 1 <= D
+        and all their cyclic shifts as ±1/√L vectors, zero-padded: certified maximum cosine,
+        e.g. 31/511 for up to 262,143 classes in R^512); a cyclic refinement (K = ⌈C/L⌉
+        generators whose cyclic shifts are the centroids, annealed with all cosines computed
+        by FFT, O(K²·L log L) per step, from the structured code when L >= D − 1, else from
+        random generators of length D); and, where it fits its budget, the general optimiser
+        (projected gradient descent on the sphere of a smooth maximum of all C²/2 cosines,
+        annealed temperature) from the best of those and, for small C²·D, from a random start.
+        Step counts follow from C, D and fixed work budgets, never from the clock, so a seed
+        always gives the same result. With ``init`` (any C) only the general optimiser runs,
+        from ``init``.
 
     Quality (max pairwise cosine, lower is better; seed 0; ``python -m benchmarks.pedcc_centroids``
     on 2 shared CPU cores, see ``benchmarks/results/pedcc_centroids.md``):
 
-    | C × D | optimum | random start | authors, 200 it. | default | default time |
+    | C × D | lower bound | random start | authors, 200 it. | default | default time |
     |---|---:|---:|---:|---:|---:|
-    | 10 × 512 | −0.1111 | +0.0812 | −0.1110 | −0.1111 | < 0.01 s |
-    | 100 × 512 | −0.0101 | +0.1487 | −0.0057 | −0.0101 | 0.01 s |
-    | 1,000 × 512 | 0 | +0.2144 | +0.1605 (11 s) | 0.0000 | 0.08 s |
-    | 100 × 64 | 0 | +0.4495 | +0.1675 | 0.0000 | < 0.01 s |
-    | 300 × 32 | unknown | +0.6206 | +0.4071 | +0.1754 | 0.9 s |
-    | 2,000 × 128 | unknown | +0.4207 | +0.3675 (17 s) | +0.1027 | 34 s |
-    | 10,000 × 512 | unknown | +0.2384 | not run (3.6–7 s/iteration) | +0.0768 | 124 s |
+    | 10 × 512 | −0.1111 (optimum) | +0.0812 | −0.1110 | −0.1111 | < 0.01 s |
+    | 100 × 512 | −0.0101 (optimum) | +0.1487 | −0.0057 | −0.0101 | 0.01 s |
+    | 1,000 × 512 | 0 (optimum) | +0.2144 | +0.1605 (6 s) | 0.0000 | 0.03 s |
+    | 100 × 64 | 0 (optimum) | +0.4495 | +0.1675 | 0.0000 | < 0.01 s |
+    | 300 × 32 | +0.1180 | +0.6206 | +0.4071 | +0.1728 | 3.5 s |
+    | 2,000 × 128 | +0.0579 | +0.4207 | +0.3675 (10 s) | +0.1010 | 17 s |
+    | 10,000 × 512 | +0.0238 | +0.2384 | not run (3.1 s/iteration) | +0.0531 | 12 s |
+    | 100,000 × 512 | +0.0416 | +0.2820 | not run | +0.0607 | 1.9 s |
 
     In 3-D the default reaches the best-known Tammes codes (8, 12, 20 points) to within 0.001.
 
     Args:
         num_classes: C >= 2.
         dim: D >= 2.
-        seed: non-negative int; the random start (charge model, surrogate) and the random
-            rotation (closed forms).
+        seed: non-negative int; the random start (charge model, optimisers) and the random
+            rotation of the default.
         iterations: None (default, converged) or an int >= 0 of charge-model iterations
             (0 returns the normalised start).
         init: optional ``(C, D)`` starting points, normalised to unit length first; replaces
@@ -356,10 +362,70 @@ def pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None):
         start = init if init is not None else _normalise_rows(rng.standard_normal((num_classes, dim)))
         return _charge_model(start, iterations)
 
-    if init is None:
-        if num_classes <= 2 * dim:
-            return _orthogonal_simplices(num_classes, dim, rng)
-        if dim == 2:
-            return _regular_polygon(num_classes, rng)
-        init = _normalise_rows(rng.standard_normal((num_classes, dim)))
-    return _minimax_optimise(init, _default_iterations(num_classes, dim))
+    if init is not None:
+        return codes.minimise_max_cosine(init, _polish_steps(num_classes, dim))[0]
+    if num_classes <= 2 * dim:
+        return _orthogonal_simplices(num_classes, dim, rng)
+    if dim == 2:
+        return _regular_polygon(num_classes, rng)
+    return _beyond_twice_the_dimension(num_classes, dim, rng)[0]
+
+
+def _steps(work_per_step, budget, most):
+    return int(min(most, budget // work_per_step))
+
+
+def _polish_steps(num_classes, dim):
+    """General-optimiser steps: as many as fit ``_POLISH_WORK`` (C²·D multiply-adds per step),
+    at most 3000; at least one."""
+    return max(1, _steps(float(num_classes) ** 2 * dim, _POLISH_WORK, _POLISH_MAX_STEPS))
+
+
+def _beyond_twice_the_dimension(num_classes, dim, rng):
+    """C > 2D, D >= 3: the best of a structured code, its cyclic refinement and the general
+    optimiser, randomly rotated. Returns ``(centroids, which candidate won)``.
+
+    1. Structured code: the Gold or small-Kasami family of length L <= D with the smallest
+       certified maximum cosine that has >= C cyclic shifts (zero-padded to D), if one fits.
+    2. Cyclic refinement: K = ⌈C/L⌉ generators annealed through the cosines of all their
+       cyclic shifts (by FFT, O(K²·L log L) per step): from the structured code when its
+       length is D − 1 or D (skipped when fewer than 300 steps fit the budget: a short anneal
+       only spreads the code out), else from K random generators of length D.
+    3. General optimiser (all C²/2 cosines per step) where at least 100 steps fit its work
+       budget: from the best so far (plus a 1e-3 perturbation, to leave its subspace) and, for
+       small problems (C²·D <= 1e8), also from a random start.
+
+    Candidates are compared by their maximum cosine: certified for 1, by FFT over all K·L
+    shifts for 2 (an upper bound for the first C), exact for 3.
+    """
+    candidates = []  # (max cosine, float64 unit rows (C, D), description)
+    structured = codes.structured_generators(num_classes, dim)
+    from_code = structured is not None and structured[0].shape[1] >= dim - 1
+    if structured is not None:
+        generators, certified, name = structured
+        candidates.append((certified, _pad(codes.all_shifts(generators, num_classes), dim), f"{name} code"))
+    start = generators if from_code else rng.standard_normal((-(-num_classes // dim), dim))
+    steps = _steps(float(start.shape[0]) ** 2 * start.shape[1], _CYCLIC_WORK, _CYCLIC_MAX_STEPS)
+    if not from_code or steps >= _CYCLIC_MIN_STEPS_FROM_CODE:
+        refined, value = codes.refine_cyclic(start, steps)
+        origin = f"the {name} code" if from_code else "random"
+        candidates.append((value, _pad(codes.all_shifts(refined, num_classes), dim),
+                           f"cyclic, {len(start)} generators from {origin}, {steps} steps"))
+
+    steps = _polish_steps(num_classes, dim)
+    if steps >= _POLISH_MIN_STEPS:
+        best = min(candidates, key=lambda candidate: candidate[0])
+        starts = [(best[1] + 1e-3 * rng.standard_normal(best[1].shape), best[2])]
+        if float(num_classes) ** 2 * dim <= _RANDOM_START_UP_TO:
+            starts.append((rng.standard_normal((num_classes, dim)), "random"))
+        for start, origin in starts:
+            polished = codes.minimise_max_cosine(_normalise_rows(start), steps)[0]
+            candidates.append((codes.max_cosine(polished), polished, f"general, {steps} steps from {origin}"))
+    _, best, description = min(candidates, key=lambda candidate: candidate[0])
+    return _normalise_rows(best @ _random_orthonormal(rng, dim, dim).T), description
+
+
+def _pad(rows, dim):
+    """Unit rows of length L <= dim, zero-padded to dim."""
+    rows = _normalise_rows(rows)
+    return np.pad(rows, ((0, 0), (0, dim - rows.shape[1])))
