@@ -121,8 +121,9 @@ def _family_shape(kind, degree):
     return half, half - 1
 
 
-def _family(kind, degree):
-    """Generators of a structured family, ±1 rows of length L = 2^degree − 1.
+def _family(kind, degree, count=None):
+    """The first ``count`` (default: all) generators of a structured family, ±1 rows of length
+    L = 2^degree − 1.
 
     * Gold (degree odd or ≡ 2 mod 4): u, v = u decimated by 2^e + 1 (e = 1 for odd degree, 2
       otherwise: a preferred pair) and u·(v shifted by k) for every k: L + 2 sequences whose
@@ -132,17 +133,19 @@ def _family(kind, degree):
       k < 2^(degree/2) − 1: 2^(degree/2) sequences, correlations in {−1, −2^(degree/2) − 1,
       2^(degree/2) − 1} (T. Kasami, 1966).
     """
+    size, _ = _family_shape(kind, degree)
+    count = size if count is None else min(count, size)
     u = _m_sequence(degree)
     length = len(u)
     if kind == "gold":
         decimation = 3 if degree % 2 else 5
         v = u[(decimation * np.arange(length)) % length]
-        rows = [u, v] + [u * np.roll(v, -k) for k in range(length)]
+        rows = [u, v] + [u * np.roll(v, -k) for k in range(count - 2)]
     else:
         half = 1 << (degree // 2)
         w = u[((half + 1) * np.arange(length)) % length]
-        rows = [u] + [u * np.roll(w, -k) for k in range(half - 1)]
-    return np.array(rows)
+        rows = [u] + [u * np.roll(w, -k) for k in range(count - 1)]
+    return np.array(rows[:count])
 
 
 def structured_generators(num_classes, dim):
@@ -166,9 +169,9 @@ def structured_generators(num_classes, dim):
     if best is None:
         return None
     kind, degree, certified = best
-    rows = _family(kind, degree)
-    name = f"{'Gold' if kind == 'gold' else 'small Kasami'}, L = {rows.shape[1]}"
-    return rows[: -(-num_classes // rows.shape[1])], certified, name
+    length = (1 << degree) - 1
+    name = f"{'Gold' if kind == 'gold' else 'small Kasami'}, L = {length}"
+    return _family(kind, degree, count=-(-num_classes // length)), certified, name
 
 
 # --- pairwise maximum -------------------------------------------------------------------------

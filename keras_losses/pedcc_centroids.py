@@ -83,6 +83,9 @@ class CentroidQuality(float):
     def max_cosine(self):
         return float(self)
 
+    def __reduce__(self):  # pickle and copy: float's own would drop the bound
+        return type(self), (float(self), self.lower_bound)
+
 
 def centroid_quality(centroids):
     """Maximum pairwise cosine between the rows of ``centroids`` (lower is better), with the
@@ -390,7 +393,8 @@ def _beyond_twice_the_dimension(num_classes, dim, rng):
     2. Cyclic refinement: K = ⌈C/L⌉ generators annealed through the cosines of all their
        cyclic shifts (by FFT, O(K²·L log L) per step): from the structured code when its
        length is D − 1 or D (skipped when fewer than 300 steps fit the budget: a short anneal
-       only spreads the code out), else from K random generators of length D.
+       only spreads the code out), else from K random generators of length D (left as they
+       are when not one step fits, around a million classes).
     3. General optimiser (all C²/2 cosines per step) where at least 100 steps fit its work
        budget: from the best so far (plus a 1e-3 perturbation, to leave its subspace) and, for
        small problems (C²·D <= 1e8), also from a random start.
@@ -406,11 +410,14 @@ def _beyond_twice_the_dimension(num_classes, dim, rng):
         candidates.append((certified, _pad(codes.all_shifts(generators, num_classes), dim), f"{name} code"))
     start = generators if from_code else rng.standard_normal((-(-num_classes // dim), dim))
     steps = _steps(float(start.shape[0]) ** 2 * start.shape[1], _CYCLIC_WORK, _CYCLIC_MAX_STEPS)
-    if not from_code or steps >= _CYCLIC_MIN_STEPS_FROM_CODE:
+    if steps >= (_CYCLIC_MIN_STEPS_FROM_CODE if from_code else 1):
         refined, value = codes.refine_cyclic(start, steps)
         origin = f"the {name} code" if from_code else "random"
         candidates.append((value, _pad(codes.all_shifts(refined, num_classes), dim),
                            f"cyclic, {len(start)} generators from {origin}, {steps} steps"))
+    elif not candidates:  # no code fits and not even one step does (~10⁶ classes): unmeasured
+        candidates.append((np.inf, _pad(codes.all_shifts(start, num_classes), dim),
+                           f"cyclic, {len(start)} random generators, no step fits"))
 
     steps = _polish_steps(num_classes, dim)
     if steps >= _POLISH_MIN_STEPS:
