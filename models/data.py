@@ -200,7 +200,8 @@ def _stratified_split(x, y, fraction, seed):
     return train_test_split(x, y, test_size=fraction, stratify=y, random_state=seed)
 
 
-def _check_options(name, options):
+def check_options(name, options):
+    """``OPTIONS[name]`` updated with ``options``; ValueError for an unknown option or a bad value."""
     valid = OPTIONS[name]
     unknown = sorted(set(options) - set(valid))
     if unknown:
@@ -447,7 +448,7 @@ def load_dataset(name=DEFAULT_DATASET, batch_size=32, seed=0, validation=False, 
         raise ValueError(f"unknown dataset `name`={name!r}; valid names are: {', '.join(DATASETS)}")
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
-    opts = _check_options(name, options)
+    opts = check_options(name, options)
     eval_batch_size = eval_batch_size or max(int(batch_size), DEFAULT_EVAL_BATCH_SIZE)
     kind, pairs, augment, info = "classification", None, None, {}
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from models import methods, train
+from models.training.fit import load_run
 from tests.harness import REPO_ROOT
 
 FAST = ["--epochs", "2", "--batch-size", "64", "--embedding-dim", "16", "--learning-rate", "0.01", "--verbose", "0"]
@@ -60,6 +61,7 @@ KILLER = """
 import os, signal, sys
 import keras
 from models import methods, train
+from models.training.fit import load_run
 
 from models.training.backup import EpochBackup
 original = EpochBackup.on_epoch_end
@@ -88,6 +90,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from models import methods, train
+from models.training.fit import load_run
 print(json.dumps(train.main(sys.argv[1:])))
 """
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
@@ -123,3 +126,25 @@ def test_bad_input_exits_non_zero_and_keeps_earlier_run(tmp_path, capsys):
     assert "different run" in capsys.readouterr().err
     assert json.loads((earlier / "run.json").read_text()) == {"method": "softmax"}
     assert sorted(os.listdir(earlier)) == ["metrics.json", "run.json"]
+
+
+def test_dataset_options_reach_the_data_and_define_the_run(tmp_path, capsys):
+    """--dataset-option noise_rate=0.5 trains on noisier labels than the default 0.2: it is stored in
+    run.json (only options that differ from their defaults), a finished run is reused only with the
+    same options, and load_run reads them back. A bad option or value exits 2 naming it."""
+    out = tmp_path / "noisy"
+    argv = ["--method", "softmax", "--dataset", "noisy-digits", "--output", str(out), "--epochs", "1",
+            "--batch-size", "64", "--embedding-dim", "8", "--verbose", "0"]
+    train.main([*argv, "--dataset-option", "noise_rate=0.5", "--dataset-option", "data_seed=0"])
+    settings = json.loads((out / "run.json").read_text())
+    assert settings["dataset_options"] == {"noise_rate": 0.5}
+    config, _ = load_run(str(out))
+    assert config.dataset_options == {"noise_rate": 0.5}
+    with pytest.raises(SystemExit) as info:  # the default noise rate is another run
+        train.main(argv)
+    assert info.value.code == 2 and "dataset_options" in capsys.readouterr().err
+    for option, expected in (("noise=0.1", "noise"), ("noise_rate=1.5", "noise_rate"), ("noise_rate", "NAME=VALUE")):
+        with pytest.raises(SystemExit) as info:
+            train.main([*argv[:-8], "--output", str(tmp_path / "bad"), "--dataset-option", option])
+        assert info.value.code == 2 and expected in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -36,6 +36,24 @@ def _number(kind):
     return parse
 
 
+def _dataset_option(text):
+    """``NAME=VALUE`` → (name, value): an int, a float, true/false, none, or the text itself."""
+    name, separator, raw = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    lowered = raw.strip().lower()
+    if lowered in ("true", "false"):
+        return name.strip(), lowered == "true"
+    if lowered == "none":
+        return name.strip(), None
+    for kind in (int, float):
+        try:
+            return name.strip(), kind(raw)
+        except ValueError:
+            pass
+    return name.strip(), raw
+
+
 def build_parser():
     from models.backbones import BACKBONES
     from models.data import DATASETS
@@ -66,6 +84,9 @@ def build_parser():
     p.add_argument("--embedding-dim", type=positive_int, default=defaults.embedding_dim, help="default: %(default)s")
     p.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
                    help="Adam's learning rate (default: %(default)s)")
+    p.add_argument("--dataset-option", dest="dataset_options", action="append", type=_dataset_option, default=[],
+                   metavar="NAME=VALUE", help="a data-set option, repeatable (e.g. noise_rate=0.4 for noisy-digits, "
+                   "imbalance_ratio=50 for longtail; the list: models.data.OPTIONS)")
     p.add_argument("--verbose", type=non_negative_int, default=defaults.verbose,
                    help="0 silent, 1 progress bar, 2 one line per epoch (default: %(default)s)")
     group = p.add_argument_group(
@@ -92,6 +113,7 @@ def parse_config(argv=None):
         parser.error(f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to --method "
                      f"{args.method} (its flags: {', '.join(hp.flag for hp in method.hyperparameters) or 'none'})")
     fields = {key: value for key, value in vars(args).items() if key not in flags}
+    fields["dataset_options"] = dict(fields["dataset_options"])
     return TrainConfig(**fields, hyperparameters=given)
 
 

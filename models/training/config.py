@@ -47,6 +47,9 @@ class TrainConfig:
         verbose: 0 silent, 1 progress bar, 2 one line per epoch.
         hyperparameters: the method's hyper-parameters that differ from their defaults
             (``{"scale": 30.0}``); :meth:`resolved` fills in the rest.
+        dataset_options: options of the data set (``models.data.OPTIONS[dataset]``), e.g.
+            ``{"noise_rate": 0.4}`` for noisy-digits or ``{"imbalance_ratio": 50}`` for longtail;
+            :meth:`resolved` keeps the ones that differ from their defaults.
     """
 
     method: str = "softmax"
@@ -63,6 +66,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     verbose: int = 1
     hyperparameters: dict = dataclasses.field(default_factory=dict)
+    dataset_options: dict = dataclasses.field(default_factory=dict)
 
     def resolved(self):
         """A copy with every setting checked and every default filled in.
@@ -72,6 +76,8 @@ class TrainConfig:
         """
         from models.backbones import BACKBONES, default_backbone
         from models.data import DATASETS
+        from models.data import OPTIONS as DATASET_OPTIONS
+        from models.data import check_options as check_dataset_options
 
         try:
             method = methods.get(self.method)
@@ -95,14 +101,24 @@ class TrainConfig:
             raise UsageError(str(error), error.name, error.detail) from None
         except ValueError as error:
             raise UsageError(str(error)) from None
+        if not isinstance(self.dataset_options, dict):
+            raise UsageError(f"`dataset_options` must be a dict, got {type(self.dataset_options).__name__}")
+        try:
+            merged = check_dataset_options(self.dataset, self.dataset_options)
+        except ValueError as error:
+            raise UsageError(f"--dataset-option: {error}") from None
+        dataset_options = {k: v for k, v in merged.items() if v != DATASET_OPTIONS[self.dataset][k]}
         backbone = self.backbone or default_backbone(self.dataset)
         output = self.output or os.path.join("runs", f"{self.dataset.replace('/', '_')}-{self.method}-seed{self.seed}")
         return dataclasses.replace(self, backbone=backbone, output=output, hyperparameters=hyperparameters,
+                                   dataset_options=dataset_options,
                                    jit_compile=bool(self.jit_compile), learning_rate=float(self.learning_rate))
 
     def run_settings(self):
-        """The settings stored in ``run.json`` (of a resolved config): what defines the run."""
-        return {**{key: getattr(self, key) for key in RUN_KEYS}, **self.hyperparameters}
+        """The settings stored in ``run.json`` (of a resolved config): what defines the run. Data-set
+        options appear only when some differ from their defaults (so older run folders still match)."""
+        options = {"dataset_options": dict(self.dataset_options)} if self.dataset_options else {}
+        return {**{key: getattr(self, key) for key in RUN_KEYS}, **options, **self.hyperparameters}
 
 
 def _choice(name, value, choices):

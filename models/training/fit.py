@@ -97,7 +97,8 @@ def inspect_output(config):
         with open(path) as f:
             previous = json.load(f)
         settings = config.run_settings()
-        differing = {k: (previous.get(k), v) for k, v in settings.items() if previous.get(k) != v}
+        differing = {k: (previous.get(k), settings.get(k)) for k in {*previous, *settings}
+                     if previous.get(k) != settings.get(k)}
         if differing:
             details = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(differing.items()))
             raise UsageError(
@@ -207,7 +208,7 @@ def _fit_and_evaluate(config, strategy, role, first_epoch):
     chief = role is None or role.is_chief
     replicas = strategy.num_replicas_in_sync
     bundle = load_dataset(config.dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
-                          first_epoch=first_epoch)
+                          first_epoch=first_epoch, **config.dataset_options)
     if bundle.train_size < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} exceeds the {bundle.train_size} training examples")
     method = methods.get(config.method)
@@ -294,5 +295,6 @@ def load_run(folder):
     with open(os.path.join(folder, "run.json")) as f:
         settings = json.load(f)
     general = {key: settings.pop(key) for key in list(settings) if key in RUN_KEYS}
-    config = TrainConfig(**general, output=folder, hyperparameters=settings).resolved()
+    dataset_options = settings.pop("dataset_options", {})
+    config = TrainConfig(**general, output=folder, hyperparameters=settings, dataset_options=dataset_options).resolved()
     return config, keras.saving.load_model(os.path.join(folder, "model.keras"))
