@@ -28,7 +28,7 @@ AUTHORS_ITERATIONS = 200
 # work, never from the clock, so a seed always gives the same centroids.
 _CYCLIC_WORK, _CYCLIC_MAX_STEPS = 1.5e9, 3000      # K²·L per cyclic step
 _CYCLIC_MIN_STEPS_FROM_CODE = 300                  # fewer only spread a structured start out
-_POLISH_WORK, _POLISH_MAX_STEPS = 5e11, 3000       # C²·D per general step
+_POLISH_WORK, _POLISH_MAX_STEPS = 5e11, 3000       # C²·(D + 32) per general step and start
 _POLISH_MIN_STEPS = 100                            # fewer would not move a converged code
 _RANDOM_START_UP_TO = 1e8                          # C²·D: small problems also start at random
 
@@ -38,7 +38,9 @@ def _normalise_rows(array):
 
 
 def _check_matrix(name, value, shape=None):
-    """Returns ``value`` as a finite float64 rank-2 array with non-zero rows."""
+    """Returns ``value`` as a finite float64 rank-2 array with non-zero rows, each row divided by
+    its largest absolute entry (directions unchanged; norms of rows like 1e308 or 1e-200 would
+    overflow or underflow)."""
     try:
         array = np.array(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -51,10 +53,10 @@ def _check_matrix(name, value, shape=None):
         raise ValueError(f"`{name}` must hold at least 2 rows of dimension >= 1, got shape {array.shape}.")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"`{name}` must be finite; it contains NaN or inf.")
-    norms = np.linalg.norm(array, axis=1)
-    if np.any(norms == 0):
-        raise ValueError(f"`{name}` must not contain zero rows (row {int(np.argmin(norms))} is zero).")
-    return array
+    largest = np.abs(array).max(axis=1, keepdims=True)
+    if np.any(largest == 0):
+        raise ValueError(f"`{name}` must not contain zero rows (row {int(np.argmin(largest))} is zero).")
+    return array / largest
 
 
 class CentroidQuality(float):
@@ -296,7 +298,8 @@ def pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None):
         use ``iterations=`` for that.
       - ``D == 2``: the regular polygon (optimal).
       - ``C > 2D`` (open problems; ``max_cosine_lower_bound`` gives Levenshtein's bound): the
-        best of three candidates, measured, then randomly rotated from ``seed``:
+        best of three candidates, measured, then its coordinates randomly permuted and
+        sign-flipped from ``seed``:
         a structured code (Gold or small-Kasami binary sequences of length L = 2^m − 1 <= D
         and all their cyclic shifts as ±1/√L vectors, zero-padded: certified maximum cosine,
         e.g. 31/511 for up to 262,143 classes in R^512); a cyclic refinement (K = ⌈C/L⌉
@@ -307,7 +310,8 @@ def pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None):
         annealed temperature) from the best of those and, for small C²·D, from a random start.
         Step counts follow from C, D and fixed work budgets, never from the clock, so a seed
         always gives the same result. With ``init`` (any C) only the general optimiser runs,
-        from ``init``.
+        from ``init``, for as many steps as its budget allows (3000 for small problems, 9 at
+        10,000×512).
 
     Quality (max pairwise cosine, lower is better; seed 0; ``python -m benchmarks.pedcc_centroids``
     on 2 shared CPU cores, see ``benchmarks/results/pedcc_centroids.md``):
@@ -329,7 +333,7 @@ def pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None):
         num_classes: C >= 2.
         dim: D >= 2.
         seed: non-negative int; the random start (charge model, optimisers) and the random
-            rotation of the default.
+            rotation (signed permutation beyond 2D) of the default.
         iterations: None (default, converged) or an int >= 0 of charge-model iterations
             (0 returns the normalised start).
         init: optional ``(C, D)`` starting points, normalised to unit length first; replaces
@@ -378,15 +382,18 @@ def _steps(work_per_step, budget, most):
     return int(min(most, budget // work_per_step))
 
 
-def _polish_steps(num_classes, dim):
-    """General-optimiser steps: as many as fit ``_POLISH_WORK`` (C²·D multiply-adds per step),
-    at most 3000; at least one."""
-    return max(1, _steps(float(num_classes) ** 2 * dim, _POLISH_WORK, _POLISH_MAX_STEPS))
+def _polish_steps(num_classes, dim, starts=1):
+    """General-optimiser steps per start: as many as fit ``_POLISH_WORK`` shared by ``starts``
+    runs, a step costing C²·(D + 32) (the Gram products plus the exponentials, ~32 multiply-adds
+    each), at most 3000; at least one."""
+    work = float(num_classes) ** 2 * (dim + 32) * starts
+    return max(1, _steps(work, _POLISH_WORK, _POLISH_MAX_STEPS))
 
 
 def _beyond_twice_the_dimension(num_classes, dim, rng):
     """C > 2D, D >= 3: the best of a structured code, its cyclic refinement and the general
-    optimiser, randomly rotated. Returns ``(centroids, which candidate won)``.
+    optimiser, under a random signed permutation of the coordinates. Returns ``(centroids,
+    which candidate won)``.
 
     1. Structured code: the Gold or small-Kasami family of length L <= D with the smallest
        certified maximum cosine that has >= C cyclic shifts (zero-padded to D), if one fits.
@@ -395,9 +402,9 @@ def _beyond_twice_the_dimension(num_classes, dim, rng):
        length is D − 1 or D (skipped when fewer than 300 steps fit the budget: a short anneal
        only spreads the code out), else from K random generators of length D (left as they
        are when not one step fits, around a million classes).
-    3. General optimiser (all C²/2 cosines per step) where at least 100 steps fit its work
-       budget: from the best so far (plus a 1e-3 perturbation, to leave its subspace) and, for
-       small problems (C²·D <= 1e8), also from a random start.
+    3. General optimiser (all C²/2 cosines per step, float32) where at least 100 steps per
+       start fit its work budget: from the best so far (plus a 1e-3 perturbation, to leave its
+       subspace) and, for small problems (C²·D <= 1e8), also from a random start.
 
     Candidates are compared by their maximum cosine: certified for 1, by FFT over all K·L
     shifts for 2 (an upper bound for the first C), exact for 3.
@@ -406,30 +413,37 @@ def _beyond_twice_the_dimension(num_classes, dim, rng):
     structured = codes.structured_generators(num_classes, dim)
     from_code = structured is not None and structured[0].shape[1] >= dim - 1
     if structured is not None:
-        generators, certified, name = structured
-        candidates.append((certified, _pad(codes.all_shifts(generators, num_classes), dim), f"{name} code"))
-    start = generators if from_code else rng.standard_normal((-(-num_classes // dim), dim))
-    steps = _steps(float(start.shape[0]) ** 2 * start.shape[1], _CYCLIC_WORK, _CYCLIC_MAX_STEPS)
-    if steps >= (_CYCLIC_MIN_STEPS_FROM_CODE if from_code else 1):
-        refined, value = codes.refine_cyclic(start, steps)
+        code_generators, certified, name = structured
+        candidates.append((certified, _pad(codes.all_shifts(code_generators, num_classes), dim), f"{name} code"))
+    generators = code_generators if from_code else rng.standard_normal((-(-num_classes // dim), dim))
+    cyclic_steps = _steps(float(generators.shape[0]) ** 2 * generators.shape[1], _CYCLIC_WORK, _CYCLIC_MAX_STEPS)
+    if cyclic_steps >= (_CYCLIC_MIN_STEPS_FROM_CODE if from_code else 1):
+        refined, value = codes.refine_cyclic(generators, cyclic_steps)
         origin = f"the {name} code" if from_code else "random"
         candidates.append((value, _pad(codes.all_shifts(refined, num_classes), dim),
-                           f"cyclic, {len(start)} generators from {origin}, {steps} steps"))
+                           f"cyclic, {len(generators)} generators from {origin}, {cyclic_steps} steps"))
     elif not candidates:  # no code fits and not even one step does (~10⁶ classes): unmeasured
-        candidates.append((np.inf, _pad(codes.all_shifts(start, num_classes), dim),
-                           f"cyclic, {len(start)} random generators, no step fits"))
+        candidates.append((np.inf, _pad(codes.all_shifts(generators, num_classes), dim),
+                           f"cyclic, {len(generators)} random generators, no step fits"))
 
-    steps = _polish_steps(num_classes, dim)
-    if steps >= _POLISH_MIN_STEPS:
-        best = min(candidates, key=lambda candidate: candidate[0])
-        starts = [(best[1] + 1e-3 * rng.standard_normal(best[1].shape), best[2])]
-        if float(num_classes) ** 2 * dim <= _RANDOM_START_UP_TO:
-            starts.append((rng.standard_normal((num_classes, dim)), "random"))
-        for start, origin in starts:
-            polished = codes.minimise_max_cosine(_normalise_rows(start), steps)[0]
-            candidates.append((codes.max_cosine(polished), polished, f"general, {steps} steps from {origin}"))
-    _, best, description = min(candidates, key=lambda candidate: candidate[0])
-    return _normalise_rows(best @ _random_orthonormal(rng, dim, dim).T), description
+    _, best_units, best_name = min(candidates, key=lambda candidate: candidate[0])
+    polish_starts = [(best_units + 1e-3 * rng.standard_normal(best_units.shape), best_name)]
+    if float(num_classes) ** 2 * dim <= _RANDOM_START_UP_TO:
+        polish_starts.append((rng.standard_normal((num_classes, dim)), "random"))
+    polish_steps = _polish_steps(num_classes, dim, starts=len(polish_starts))
+    if polish_steps >= _POLISH_MIN_STEPS:
+        for start, origin in polish_starts:
+            polished = codes.minimise_max_cosine(_normalise_rows(start), polish_steps)[0]
+            candidates.append((codes.max_cosine(polished), polished, f"general, {polish_steps} steps from {origin}"))
+    _, best_units, description = min(candidates, key=lambda candidate: candidate[0])
+    return _normalise_rows(_random_signed_permutation(best_units, rng)), description
+
+
+def _random_signed_permutation(rows, rng):
+    """The rows under a random signed permutation of the coordinates: an orthogonal map (every
+    cosine kept) drawn from ``rng`` in O(C·D), where a Haar rotation would cost O(D³ + C·D²)."""
+    dim = rows.shape[1]
+    return rows[:, rng.permutation(dim)] * rng.choice([-1.0, 1.0], size=dim)
 
 
 def _pad(rows, dim):

@@ -224,10 +224,12 @@ def test_default_beats_authors_schedule_beyond_2d(num_classes, dim):
 
 def test_step_counts_follow_from_the_problem_size_only():
     """Step counts depend on C and D only, never on timing: the general optimiser gets 3000
-    steps at 300×32 and 976 at 2000×128, and does not run at 10,000×512 (fewer than 100 fit);
-    the cyclic refinement gets 3000 at 10,000×512 (20 generators) and 76 at 100,000×512."""
-    assert module._polish_steps(300, 32) == 3000
-    assert module._polish_steps(2000, 128) == 976
+    steps for each of two starts at 300×32, 781 at 2000×128 and 1666 for each of two starts at
+    1250×64, and does not run at 10,000×512 (fewer than 100 fit); the cyclic refinement gets 3000
+    at 10,000×512 (20 generators) and only 76 at 100,000×512 (too few: the Gold code is kept)."""
+    assert module._polish_steps(300, 32, starts=2) == 3000
+    assert module._polish_steps(2000, 128) == 781
+    assert module._polish_steps(1250, 64, starts=2) == 1666
     assert module._polish_steps(10_000, 512) < module._POLISH_MIN_STEPS
     assert module._steps(20**2 * 511, module._CYCLIC_WORK, module._CYCLIC_MAX_STEPS) == 3000
     assert module._steps(196**2 * 511, module._CYCLIC_WORK, module._CYCLIC_MAX_STEPS) == 76
@@ -314,6 +316,13 @@ def test_centroid_quality_matches_brute_force(num_classes, dim, monkeypatch):
     monkeypatch.setattr(codes, "_BLOCK_ENTRIES", 3 * num_classes)
     assert centroid_quality(points) == pytest.approx(expected, abs=1e-12)
     assert isinstance(centroid_quality(points), float)
+
+
+def test_centroid_quality_of_extreme_magnitudes():
+    """Rows near the float limits keep their directions: no overflow to a wrong 0.0, no tiny row
+    mistaken for a zero row."""
+    assert centroid_quality([[1e308, 1e308], [1.0, 0.0]]) == pytest.approx(math.sqrt(0.5))
+    assert centroid_quality([[1e-200, 1e-200], [1.0, 0.0], [0.0, -3.0]]) == pytest.approx(math.sqrt(0.5))
 
 
 def test_centroid_quality_of_duplicates_is_one():
