@@ -17,7 +17,9 @@ For each comparison the report gives the arm's and the baseline's mean ± std ov
 paired difference (same seed: same data order and initial backbone) with its 95 % Student-t
 confidence interval (the paired t-test's), and a verdict: *reproduced* (the interval
 excludes 0 on the claimed side), *contradicted* (it excludes 0 on the other side) or *not
-distinguishable at this scale*. With few seeds the interval is wide; the verdicts say what these
+distinguishable at this scale*; for "at least as good" claims the line is −margin instead of 0
+(non-inferiority). Where the baseline is already above 0.985, the row says so: such data leave
+little room for a gain. With few seeds the interval is wide; the verdicts say what these
 runs show, not whether the paper is right at its own scale.
 
 ``--dataset cifar100`` (or ``cifar10``) replaces digits in the claims that use it, ``cifar*-lt``
@@ -67,6 +69,10 @@ class Claim:
         metric: a key of the training tool's metrics (``accuracy``, ``ece``, ``tar@far=0.001``).
         higher_is_better: the direction the paper claims for ``metric``.
         epochs: the training budget (None: the report's ``--epochs``).
+        margin: None for "better than the baseline"; a number for "no worse than the baseline by
+            more than ``margin``" (non-inferiority, e.g. PEDCC's "at least as accurate").
+        reference: compare every arm with this constant instead of a baseline arm (e.g. a
+            correlation against 0); then ``arms`` has no baseline.
     """
 
     key: str
@@ -78,6 +84,8 @@ class Claim:
     metric: str
     higher_is_better: bool
     epochs: int = None
+    margin: float = None
+    reference: float = None
 
 
 def _arms(*entries):
@@ -90,8 +98,9 @@ DEFAULT_CONDITION = (("default", ()),)
 CLAIMS = (
     Claim("gsc-ece", "GSC", "GSC lowers the expected calibration error of cross-entropy",
           "digits", DEFAULT_CONDITION, _arms(SOFTMAX, ("GSC", "gsc", {})), "ece", higher_is_better=False),
-    Claim("gsc-ece-accuracy", "GSC", "… at equal accuracy (the difference should not be distinguishable)",
-          "digits", DEFAULT_CONDITION, _arms(SOFTMAX, ("GSC", "gsc", {})), "accuracy", higher_is_better=True),
+    Claim("gsc-ece-accuracy", "GSC", "… at equal accuracy (no more than 0.5 points below cross-entropy)",
+          "digits", DEFAULT_CONDITION, _arms(SOFTMAX, ("GSC", "gsc", {})), "accuracy", higher_is_better=True,
+          margin=0.005),
     Claim("gsc-noise", "GSC", "GSC is more accurate than cross-entropy under symmetric label noise",
           "noisy-digits", tuple((f"noise {rate:g}", (("noise_rate", rate),)) for rate in (0.2, 0.4, 0.6)),
           _arms(SOFTMAX, ("GSC", "gsc", {})), "accuracy", higher_is_better=True),
@@ -110,8 +119,15 @@ CLAIMS = (
           "digits", DEFAULT_CONDITION,
           _arms(SOFTMAX, *((f"m={m:g}", "scaled-bn", {"bn_scale": float(m)}) for m in (1, 2, 4, 8, 16))),
           "accuracy", higher_is_better=True),
-    Claim("pedcc-accuracy", "PEDCC", "PEDCC is at least as accurate as softmax",
-          "digits", DEFAULT_CONDITION, _arms(SOFTMAX, ("PEDCC", "pedcc", {})), "accuracy", higher_is_better=True),
+    Claim("pedcc-accuracy", "PEDCC", "PEDCC is at least as accurate as softmax (no more than 0.5 points below)",
+          "digits", DEFAULT_CONDITION, _arms(SOFTMAX, ("PEDCC", "pedcc", {})), "accuracy", higher_is_better=True,
+          margin=0.005),
+    Claim("pedcc-compact", "PEDCC", "PEDCC's features are more compact than softmax's (mean cosine of a test "
+          "embedding to its class's mean direction)", "digits", DEFAULT_CONDITION,
+          _arms(SOFTMAX, ("PEDCC", "pedcc", {})), "intra_class_cosine", higher_is_better=True),
+    Claim("pedcc-separated", "PEDCC", "… and better separated (largest cosine between two classes' mean directions)",
+          "digits", DEFAULT_CONDITION, _arms(SOFTMAX, ("PEDCC", "pedcc", {})), "max_inter_class_cosine",
+          higher_is_better=False),
     Claim("pedcc-n", "PEDCC", "the root n of the MSE term (n = 1, 2, 3) against softmax",
           "digits", DEFAULT_CONDITION,
           _arms(SOFTMAX, *((f"n={n}", "pedcc", {"pedcc_n": float(n)}) for n in (1, 2, 3))),
@@ -119,6 +135,10 @@ CLAIMS = (
     Claim("icu-longtail", "ICU", "ICU is more accurate than softmax on long-tailed training data",
           "longtail", tuple((f"imbalance {ratio:g}", (("imbalance_ratio", float(ratio)),)) for ratio in (10, 50, 100)),
           _arms(SOFTMAX, ("ICU", "icu", {})), "accuracy", higher_is_better=True),
+    Claim("icu-variances", "ICU", "the learned variances follow the classes' spread (correlation over classes × "
+          "dimensions of log σ² with the log variance of the test embeddings; claimed > 0)",
+          "longtail", (("imbalance 10", (("imbalance_ratio", 10.0),)),), _arms(("ICU", "icu", {})),
+          "variance_correlation", higher_is_better=True, reference=0.0),
     Claim("npcface-tar", "NPCFace", "NPCFace verifies held-out identities better than ArcFace and CosFace "
           "(TAR at FAR = 1e-3)", "verification", DEFAULT_CONDITION,
           _arms(("ArcFace", "arcface", {}), ("CosFace", "cosface", {}), ("NPCFace", "npcface", {})),
@@ -131,12 +151,8 @@ CLAIMS = (
 
 # Claims of the papers this report does not test yet, and why (printed in the report).
 NOT_TESTED = (
-    ("PEDCC", "features are more compact and better separated than softmax's",
-     "needs a feature analysis of the saved models (class spread and centroid distances); not written yet"),
     ("PEDCC", "fine-tuning the centroids in a last stage helps",
      "the training tool has no second stage (the notebook colab/03_pedcc shows it by hand)"),
-    ("ICU", "the learned variances follow the classes' spread",
-     "needs the head's variances compared with each class's feature spread; not written yet"),
     ("NPCFace", "gains at the paper's scale (hundreds of thousands of identities)",
      "far beyond the embedded verification set; `--dataset cifar100` is the largest set here"),
 )
@@ -187,18 +203,25 @@ def paired_difference(arm_values, baseline_values):
     return mean, (mean - float(half_width), mean + float(half_width))
 
 
-def verdict(interval, higher_is_better):
+def verdict(interval, higher_is_better, margin=None):
     """reproduced / contradicted / not distinguishable at this scale, from the interval of
-    ``arm − baseline`` and the direction the paper claims."""
+    ``arm − baseline`` and the claimed direction: better than the baseline (``margin`` None: the
+    interval must exclude 0 on the claimed side), or no worse by more than ``margin``
+    (non-inferiority: the whole interval above ``−margin``; contradicted when it lies below)."""
     low, high = interval
     if not (np.isfinite(low) and np.isfinite(high)):
         return "not distinguishable at this scale"
-    better, worse = (low > 0, high < 0) if higher_is_better else (high < 0, low > 0)
-    if better:
+    if not higher_is_better:
+        low, high = -high, -low
+    threshold = 0.0 if margin is None else -margin
+    if low > threshold:
         return "reproduced"
-    if worse:
+    if high < threshold:
         return "contradicted"
     return "not distinguishable at this scale"
+
+
+CEILING = 0.985  # accuracy or TAR of a baseline above which a gain has little room to show
 
 
 def quick_version(claim):
@@ -226,19 +249,81 @@ def plan(claims, seeds, epochs, output, dataset=None):
     return runs, configs
 
 
+FEATURE_METRICS = ("intra_class_cosine", "max_inter_class_cosine", "variance_correlation")
+
+
+def feature_metrics(folder):
+    """Metrics of a finished run's test embeddings (cached in ``<folder>/features.json``).
+
+    ``intra_class_cosine``: mean cosine of a test embedding to its class's mean direction;
+    ``max_inter_class_cosine``: largest cosine between two classes' mean directions; for an ICU
+    head, ``variance_correlation``: Pearson correlation, over classes × dimensions, of the learned
+    ``log σ²`` with the log variance of the class's test embeddings.
+    """
+    path = os.path.join(folder, "features.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    from models.data import load_dataset
+    from models.training.build import feature_model
+    from models.training.fit import load_run
+
+    config, model = load_run(folder)
+    bundle = load_dataset(config.dataset, config.batch_size, seed=config.seed, **config.dataset_options)
+    x_test, y_test = bundle.test_arrays()
+    embeddings = feature_model(model).predict(x_test, verbose=0, batch_size=256)
+    log_variances = np.asarray(model.get_layer("icu_head").log_variances) if config.method == "icu" else None
+    result = embedding_statistics(embeddings, y_test, log_variances)
+    write_atomically(path, json.dumps(result, indent=2))
+    return result
+
+
+def embedding_statistics(embeddings, labels, log_variances=None):
+    """The feature metrics of :func:`feature_metrics` from ``(N, D)`` embeddings and labels, and
+    an ICU head's ``(C, D)`` ``log σ²`` if given."""
+    embeddings, labels = np.asarray(embeddings, np.float64), np.asarray(labels).reshape(-1)
+    units = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    classes = np.unique(labels)
+    directions = np.stack([units[labels == k].mean(axis=0) for k in classes])
+    directions /= np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-12)
+    gram = directions @ directions.T
+    np.fill_diagonal(gram, -np.inf)
+    own = directions[np.searchsorted(classes, labels)]
+    result = {"intra_class_cosine": float(np.mean(np.sum(units * own, axis=1))),
+              "max_inter_class_cosine": float(gram.max())}
+    if log_variances is not None:
+        spread = np.log(np.stack([embeddings[labels == k].var(axis=0) for k in classes]) + 1e-12)
+        learned = np.asarray(log_variances, np.float64)[classes]
+        result["variance_correlation"] = float(np.corrcoef(learned.ravel(), spread.ravel())[0, 1])
+    return result
+
+
+def _metric(metrics_of, folder, name):
+    if name in FEATURE_METRICS:
+        return feature_metrics(folder)[name]
+    return metrics_of[folder][name]
+
+
 def analyse(claim, folders_of, metrics_of):
-    """Rows ``{condition, arm, values, baseline_values, difference, interval, verdict}`` of a claim."""
-    baseline = claim.arms[0]
+    """Rows ``{condition, arm, values, baseline, difference, interval, verdict, ceiling}`` of a
+    claim (the baseline row first, or none when the claim compares with a constant)."""
     rows = []
     for condition, _ in claim.conditions:
-        base = [metrics_of[f][claim.metric] for f in folders_of[(condition, baseline.label)]]
-        rows.append(dict(condition=condition, arm=baseline.label, values=base, baseline=True))
-        for arm in claim.arms[1:]:
-            values = [metrics_of[f][claim.metric] for f in folders_of[(condition, arm.label)]]
+        if claim.reference is None:
+            baseline, arms = claim.arms[0], claim.arms[1:]
+            base = [_metric(metrics_of, f, claim.metric) for f in folders_of[(condition, baseline.label)]]
+            rows.append(dict(condition=condition, arm=baseline.label, values=base, baseline=True))
+        else:
+            arms = claim.arms
+        for arm in arms:
+            values = [_metric(metrics_of, f, claim.metric) for f in folders_of[(condition, arm.label)]]
+            if claim.reference is not None:
+                base = [claim.reference] * len(values)
             difference, interval = paired_difference(values, base)
             rows.append(dict(condition=condition, arm=arm.label, values=values, baseline=False,
                              difference=difference, interval=interval,
-                             verdict=verdict(interval, claim.higher_is_better)))
+                             verdict=verdict(interval, claim.higher_is_better, claim.margin),
+                             ceiling=claim.higher_is_better and claim.margin is None and np.mean(base) > CEILING))
     return rows
 
 
@@ -267,6 +352,8 @@ def claim_figure(claim, rows, path):
         means, lows, highs = map(np.asarray, (means, lows, highs))
         errors = np.nan_to_num(np.stack([means - lows, highs - means]))
         ax.errorbar(xs, means, yerr=errors, fmt="o", color=f"C{j}", capsize=3, label=label)
+    if claim.reference is not None:
+        ax.axhline(claim.reference, color="grey", linestyle="--", linewidth=1, label=f"reference {claim.reference:g}")
     ax.set_xticks(range(len(conditions)), conditions)
     ax.set_ylabel(f"{claim.metric} ({'higher' if claim.higher_is_better else 'lower'} is better)")
     ax.set_title(f"{claim.paper}: {claim.key}", fontsize=10)
@@ -295,18 +382,22 @@ def report(claims, rows_of, seeds, epochs, figure_folder, figure_link):
             figure = f"{claim.key}.png"
             claim_figure(claim, rows, os.path.join(figure_folder, figure))
             budget = claim.epochs or epochs
+            kind = ("better than the baseline" if claim.margin is None
+                    else f"no worse than the baseline by more than {claim.margin:g}")
             lines += ["", f"### {claim.statement}", "",
                       f"`{claim.key}`: {claim.dataset}, {budget} epoch{'s' if budget != 1 else ''}, metric `{claim.metric}` "
-                      f"({'higher' if claim.higher_is_better else 'lower'} is better).", "",
-                      f"| condition | arm | {claim.metric} (mean ± std) | difference to {claim.arms[0].label} "
+                      f"({'higher' if claim.higher_is_better else 'lower'} is better); claimed: {kind}.", "",
+                      f"| condition | arm | {claim.metric} (mean ± std) | difference to "
+                      f"{claim.arms[0].label if claim.reference is None else claim.reference} "
                       "[95 % interval] | verdict |", "|---|---|---:|---:|---|"]
             for row in rows:
                 if row["baseline"]:
                     lines.append(f"| {row['condition']} | {row['arm']} (baseline) | {_mean_std(row['values'])} | — | — |")
                 else:
                     low, high = row["interval"]
+                    note = f" (baseline above {CEILING}: little room for a gain)" if row["ceiling"] else ""
                     lines.append(f"| {row['condition']} | {row['arm']} | {_mean_std(row['values'])} | "
-                                 f"{row['difference']:+.4f} [{low:+.4f}, {high:+.4f}] | {row['verdict']} |")
+                                 f"{row['difference']:+.4f} [{low:+.4f}, {high:+.4f}] | {row['verdict']}{note} |")
             lines += ["", f"![{claim.key}]({figure_link}/{figure})"]
     lines += ["", "## Not tested here", ""]
     lines += [f"- {paper}: {claim} — {why}." for paper, claim, why in NOT_TESTED]

@@ -47,6 +47,18 @@ def test_verdict_follows_the_claimed_direction(interval, higher_is_better, expec
     assert reproduce.verdict(interval, higher_is_better) == expected
 
 
+@pytest.mark.parametrize(
+    "interval,expected",
+    [((-0.004, 0.01), "reproduced"), ((-0.02, -0.008), "contradicted"), ((-0.01, 0.01), "not distinguishable at this scale")],
+)
+def test_non_inferiority_verdict_uses_the_margin(interval, expected):
+    """'At least as accurate' with margin 0.005: reproduced when the whole interval is above −0.005,
+    contradicted when it is below."""
+    assert reproduce.verdict(interval, True, margin=0.005) == expected
+    flipped = (-interval[1], -interval[0])  # the same for a lower-is-better metric
+    assert reproduce.verdict(flipped, False, margin=0.005) == expected
+
+
 def test_plan_shares_runs_and_names_them_by_their_settings(tmp_path):
     """The softmax baseline on digits (8 epochs) is one run per seed for every claim that needs it;
     names carry data-set options and hyper-parameters; --dataset cifar100 swaps in the CIFAR sets
@@ -73,10 +85,26 @@ def test_every_claim_is_well_formed():
 
     assert len(set(reproduce.claim_names())) == len(reproduce.CLAIMS)
     for claim in reproduce.CLAIMS:
-        assert len(claim.arms) >= 2 and claim.conditions
-        assert claim.metric in ("accuracy", "ece", "tar@far=0.01", "tar@far=0.001")
+        assert len(claim.arms) >= (1 if claim.reference is not None else 2) and claim.conditions
+        assert claim.metric in ("accuracy", "ece", "tar@far=0.01", "tar@far=0.001", *reproduce.FEATURE_METRICS)
         for arm in claim.arms:
             methods.get(arm.method).resolve(arm.settings())
+
+
+def test_embedding_statistics_by_hand():
+    """Two classes along orthogonal axes, each spread ±0.1 sideways: intra-class cosine
+    1/√1.01 (every sample at angle atan 0.1 from its class direction), inter-class cosine 0; the
+    variance correlation is Pearson's over classes × dimensions of log σ² and log variance."""
+    embeddings = np.array([[1, 0.1, 0], [1, -0.1, 0], [0.1, 1, 0], [-0.1, 1, 0]], np.float64)
+    labels = np.array([0, 0, 1, 1])
+    stats = reproduce.embedding_statistics(embeddings, labels, log_variances=np.log(
+        [[1e-3, 1e-2, 1e-6], [1e-2, 1e-3, 1e-6]]))
+    assert stats["intra_class_cosine"] == pytest.approx(1 / math.sqrt(1.01))
+    assert stats["max_inter_class_cosine"] == pytest.approx(0.0, abs=1e-12)
+    # class variances per dimension: [0, 0.01, 0] and [0.01, 0, 0] (+1e-12 before the log)
+    expected = np.corrcoef(np.log([1e-3, 1e-2, 1e-6, 1e-2, 1e-3, 1e-6]),
+                           np.log([1e-12, 0.01, 1e-12, 0.01, 1e-12, 1e-12]))[0, 1]
+    assert stats["variance_correlation"] == pytest.approx(expected) and expected > 0.5
 
 
 def test_command_line_rejects_unknown_claims_and_sets_quick_defaults():
@@ -90,14 +118,18 @@ def test_command_line_rejects_unknown_claims_and_sets_quick_defaults():
 
 
 def test_quick_mode_end_to_end_and_resume(tmp_path):
-    """--quick on two claims (4 settings × 2 seeds, 1 epoch): the report has a table row with a
-    verdict per comparison and a figure per claim; a second call reuses every run (same rows)."""
-    argv = ["--quick", "--claims", "gsc-noise,icu-longtail", "--output", str(tmp_path / "runs")]
+    """--quick on three claims (4 settings × 2 seeds, 1 epoch; the ICU runs serve two claims): the
+    report has a table row with a verdict per comparison and a figure per claim, the ICU runs'
+    feature metrics are cached; a second call reuses every run (same rows)."""
+    argv = ["--quick", "--claims", "gsc-noise,icu-longtail,icu-variances", "--output", str(tmp_path / "runs")]
     rows = reproduce.main(argv)
     text = (tmp_path / "runs" / "reproduction.md").read_text()
     assert "| noise 0.2 | GSC |" in text and "| imbalance 10 | ICU |" in text
     assert "noise 0.4" not in text  # quick: the first condition only
-    for key in ("gsc-noise", "icu-longtail"):
+    assert "difference to 0.0" in text and "## Not tested here" in text
+    icu_runs = list((tmp_path / "runs" / "runs").glob("longtail-imbalance_ratio10-icu-e1-seed*"))
+    assert len(icu_runs) == 2 and all((folder / "features.json").exists() for folder in icu_runs)
+    for key in ("gsc-noise", "icu-longtail", "icu-variances"):
         assert (tmp_path / "runs" / "reproduction" / f"{key}.png").stat().st_size > 10_000
         compared = [r for r in rows[key] if not r["baseline"]]
         assert len(compared) == 1 and compared[0]["verdict"] in (
