@@ -343,4 +343,5 @@ def all_shifts(generators, count):
     """The first ``count`` rows of [every cyclic shift of generator 0, of generator 1, …]."""
     num_generators, length = generators.shape
     index = (np.arange(length)[:, None] + np.arange(length)[None, :]) % length
-    return generators[:, index].reshape(num_generators * length, length)[:count]
+    # np.take, not generators[:, index]: the fancy index builds a strided array (10x slower here)
+    return np.take(generators, index, axis=1).reshape(num_generators * length, length)[:count]
