@@ -1,7 +1,7 @@
 """Do the papers' claims hold at small scale? ``python -m models.reproduce``.
 
     python -m models.reproduce                        # every claim, 5 seeds → docs/reproduction.md
-    python -m models.reproduce --quick                # pipeline check → runs/reproduce-quick/reproduction.md
+    python -m models.reproduce --quick                # pipeline check (32 runs, ~100 s) → runs/reproduce-quick/
     python -m models.reproduce --claims gsc-noise,npcface-tar --seeds 0,1,2
     python -m models.reproduce --dataset cifar100     # with a GPU and the TFDS data (see below)
 
