@@ -195,6 +195,11 @@ def structured_generators(num_classes, dim):
 # --- pairwise maximum -------------------------------------------------------------------------
 
 
+def normalise_rows(array):
+    return array / np.linalg.norm(array, axis=1, keepdims=True)
+
+
+
 def row_blocks(num_rows, num_columns):
     """Yields ``slice`` objects covering ``range(num_rows)`` with <= _BLOCK_ENTRIES per block."""
     step = max(1, _BLOCK_ENTRIES // max(num_columns, 1))
@@ -289,7 +294,7 @@ def minimise_max_cosine(units, iterations):
     the maximum as float32 measured it."""
     best, value = _anneal(units.astype(np.float32), iterations, _gram_measure)
     best = best.astype(np.float64)
-    return best / np.linalg.norm(best, axis=1, keepdims=True), value
+    return normalise_rows(best), value
 
 
 # --- cyclic codes -----------------------------------------------------------------------------
@@ -328,14 +333,14 @@ def _cyclic_measure(units, reference, beta, gradient):
 
 def cyclic_max_cosine(generators):
     """Maximum cosine between distinct cyclic shifts of the (normalised) generators."""
-    units = generators / np.linalg.norm(generators, axis=1, keepdims=True)
+    units = normalise_rows(generators)
     return _cyclic_measure(units, 0.0, 0.0, None)
 
 
 def refine_cyclic(generators, iterations):
     """Anneals K generators of length L; the vectors are their K·L cyclic shifts. Returns
     ``(unit generators, max cosine over all their shifts)``, never worse than the start."""
-    units = generators / np.linalg.norm(generators, axis=1, keepdims=True)
+    units = normalise_rows(generators)
     return _anneal(units, iterations, _cyclic_measure)
 
 

@@ -33,10 +33,6 @@ _POLISH_MIN_STEPS = 100                            # fewer would not move a conv
 _RANDOM_START_UP_TO = 1e8                          # C²·D: small problems also start at random
 
 
-def _normalise_rows(array):
-    return array / np.linalg.norm(array, axis=1, keepdims=True)
-
-
 def _check_matrix(name, value, shape=None):
     """Returns ``value`` as a finite float64 rank-2 array with non-zero rows, each row divided by
     its largest absolute entry (directions unchanged; norms of rows like 1e308 or 1e-200 would
@@ -114,7 +110,7 @@ def centroid_quality(centroids):
         -0.5
     """
     array = _check_matrix("centroids", centroids)
-    achieved = codes.max_cosine(_normalise_rows(array))
+    achieved = codes.max_cosine(codes.normalise_rows(array))
     return CentroidQuality(achieved, max_cosine_lower_bound(*array.shape))
 
 
@@ -206,7 +202,7 @@ def _simplex(size):
         coords[:j, j - 1] = 1.0
         coords[j, j - 1] = -float(j)
         coords[:, j - 1] /= math.sqrt(j * (j + 1))
-    return _normalise_rows(coords)
+    return codes.normalise_rows(coords)
 
 
 def _orthogonal_simplices(num_classes, dim, rng):
@@ -226,7 +222,7 @@ def _orthogonal_simplices(num_classes, dim, rng):
         row += size
         col += size - 1
     basis = _random_orthonormal(rng, dim, span)
-    return _normalise_rows(coords @ basis.T)
+    return codes.normalise_rows(coords @ basis.T)
 
 
 def _regular_polygon(num_classes, rng):
@@ -258,7 +254,7 @@ def _charge_model(units, iterations):
             weights[np.arange(weights.shape[0]), np.arange(rows.start, rows.stop)] = 0.0
             force[rows] = units[rows] * weights.sum(axis=1, keepdims=True) - weights @ units
         tangential = force - np.einsum("ij,ij->i", force, units)[:, None] * units
-        units = _normalise_rows(units + velocity)
+        units = codes.normalise_rows(units + velocity)
         velocity += _VELOCITY_STEP * tangential
     return units
 
@@ -362,11 +358,11 @@ def pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None):
     if iterations is not None:
         iterations = check_int("iterations", iterations, low=0)
     if init is not None:
-        init = _normalise_rows(_check_matrix("init", init, shape=(num_classes, dim)))
+        init = codes.normalise_rows(_check_matrix("init", init, shape=(num_classes, dim)))
     rng = np.random.default_rng(seed)
 
     if iterations is not None:
-        start = init if init is not None else _normalise_rows(rng.standard_normal((num_classes, dim)))
+        start = init if init is not None else codes.normalise_rows(rng.standard_normal((num_classes, dim)))
         return _charge_model(start, iterations)
 
     if init is not None:
@@ -434,7 +430,7 @@ def _beyond_twice_the_dimension(num_classes, dim, rng):
         if from_random:
             polish_starts.append((rng.standard_normal((num_classes, dim)), "random"))
         for start, origin in polish_starts:
-            polished = codes.minimise_max_cosine(_normalise_rows(start), polish_steps)[0]
+            polished = codes.minimise_max_cosine(codes.normalise_rows(start), polish_steps)[0]
             candidates.append((codes.max_cosine(polished), polished, f"general, {polish_steps} steps from {origin}"))
     _, best_units, description = min(candidates, key=lambda candidate: candidate[0])
     return _random_signed_permutation(best_units, rng), description  # unit rows stay unit rows

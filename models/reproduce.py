@@ -328,7 +328,7 @@ def analyse(claim, folders_of, metrics_of):
             rows.append(dict(condition=condition, arm=arm.label, values=values, baseline=False,
                              difference=difference, interval=interval,
                              verdict=verdict(interval, claim.higher_is_better, claim.margin),
-                             ceiling=claim.higher_is_better and claim.margin is None and np.mean(base) > CEILING))
+                             ceiling=bool(claim.higher_is_better and claim.margin is None and np.mean(base) > CEILING)))
     return rows
 
 
