@@ -129,6 +129,8 @@ class Method:
         class_weights: ``{weight path: layout}`` of the head's weights that have a class axis, the
             layout naming that axis :data:`CLASSES` and the others None (``{"head/kernel": (None,
             CLASSES)}``); ``--strategy class-sharded`` splits those axes over the devices.
+        :meth:`start_fine_tuning`: what a fine-tuning stage unfreezes in the head (PEDCC's centroids);
+            like ``class_weights``, set beside the head (``build_head.start_fine_tuning``).
     """
 
     name: str
@@ -143,6 +145,15 @@ class Method:
     def class_weights(self):
         """The head's weights with a class axis (see the class docstring), set beside each head."""
         return getattr(self.build_head, "class_weights", {})
+
+    def start_fine_tuning(self, model):
+        """Makes the frozen weights of ``model``'s head trainable (PEDCC: the centroids, kept at unit
+        length); recompile afterwards. Returns whether the head has frozen weights (False: nothing
+        changed)."""
+        unfreeze = getattr(self.build_head, "start_fine_tuning", None)
+        if unfreeze is not None:
+            unfreeze(model)
+        return unfreeze is not None
 
     def defaults(self):
         """``{name: default}`` of every hyper-parameter."""
@@ -299,6 +310,7 @@ def pedcc_head(features, num_classes, params, seed, labels=None):
 
 
 pedcc_head.class_weights = {"head/centroids": (None, CLASSES)}
+pedcc_head.start_fine_tuning = lambda model: model.get_layer("head").start_fine_tuning()
 
 
 def icu_head(features, num_classes, params, seed, labels=None):

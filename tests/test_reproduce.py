@@ -1,6 +1,7 @@
 """models.reproduce: the paired statistics against hand computations, the verdict rule, the run plan
 (shared runs, names, CIFAR counterparts), the command line, and the quick mode end to end."""
 
+import json
 import math
 
 import numpy as np
@@ -80,15 +81,64 @@ def test_plan_shares_runs_and_names_them_by_their_settings(tmp_path):
 
 def test_every_claim_is_well_formed():
     """Unique keys, a baseline and at least one compared arm, metrics the training tool reports,
-    and every arm's hyper-parameters accepted by its method."""
-    from models import methods
+    and every arm's hyper-parameters and training settings accepted by the training tool."""
+    from models.training import TrainConfig
 
     assert len(set(reproduce.claim_names())) == len(reproduce.CLAIMS)
     for claim in reproduce.CLAIMS:
         assert len(claim.arms) >= (1 if claim.reference is not None else 2) and claim.conditions
         assert claim.metric in ("accuracy", "ece", "tar@far=0.01", "tar@far=0.001", *reproduce.FEATURE_METRICS)
         for arm in claim.arms:
-            methods.get(arm.method).resolve(arm.settings())
+            for budget in {claim.epochs or 8, reproduce.quick_version(claim).epochs or 1}:
+                TrainConfig(method=arm.method, epochs=budget, output="x", hyperparameters=arm.settings(),
+                            **arm.training(budget)).resolved()
+
+
+def test_fine_tuning_claim_differs_from_its_control_only_in_the_centroids(tmp_path):
+    """pedcc-fine-tuning: both arms train PEDCC with the same last-stage schedule; only the baseline
+    keeps the centroids frozen, so the difference measures the centroids' fine-tuning alone. Their
+    runs have their own folders (not the one-stage PEDCC runs of the other claims)."""
+    claim = next(c for c in reproduce.CLAIMS if c.key == "pedcc-fine-tuning")
+    runs, configs = reproduce.plan([claim], [0], 8, str(tmp_path))
+    (control,), (tuned,) = (runs[claim.key][("default", arm.label)] for arm in claim.arms)
+    a, b = configs[control].resolved(), configs[tuned].resolved()
+    assert (a.fine_tune_head, b.fine_tune_head) == (False, True)
+    assert a.fine_tune_epochs == b.fine_tune_epochs > 0 and a.fine_tune_learning_rate == b.fine_tune_learning_rate
+    differing = {k for k in {*a.run_settings(), *b.run_settings()} if a.run_settings().get(k) != b.run_settings().get(k)}
+    assert differing == {"fine_tune_head"}
+    one_stage = reproduce.plan([next(c for c in reproduce.CLAIMS if c.key == "pedcc-accuracy")], [0], 8, str(tmp_path))[1]
+    assert not {control, tuned} & set(one_stage)
+    assert [reproduce.fine_tune_epochs(b) for b in (2, 3, 8, 120)] == [1, 1, 3, 45]
+    with pytest.raises(reproduce.UsageError, match="at least 2 epochs"):
+        reproduce.plan([claim], [0], 1, str(tmp_path))
+
+
+@pytest.mark.parametrize("method", ["softmax", "pedcc", "icu", "arcface"])
+def test_feature_metrics_read_the_features_the_head_acts_on(method):
+    """head_input_model gives the features that the head layer turns into the model's output (for
+    PEDCC after its batch normalisation, not the backbone's output): applying the head to them
+    reproduces the model's predictions."""
+    import keras
+
+    from models import methods
+    from models.training import TrainConfig
+    from models.training.build import build_model, feature_model, head_input_model
+
+    config = TrainConfig(method=method, embedding_dim=8, output="x").resolved()
+    model = build_model(config, (8, 8, 1), 10)
+    entry = methods.get(method)
+    if method == "pedcc":  # statistics far from the initial (0, 1), as after training
+        normalisation = model.get_layer("feature_bn")
+        normalisation.moving_mean.assign(np.full(8, 0.5, "float32"))
+        normalisation.moving_variance.assign(np.full(8, 4.0, "float32"))
+    images = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    features = head_input_model(model, entry).predict(images, verbose=0)
+    head = model.get_layer(next(iter(entry.class_weights)).split("/")[0])
+    outputs = keras.ops.convert_to_numpy(head(features))
+    expected = model.predict(entry.predict_inputs(images), verbose=0)
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
+    if method == "pedcc":  # the batch-normalised features, not the backbone's
+        assert not np.allclose(features, feature_model(model).predict(images, verbose=0), atol=1e-3)
 
 
 def test_embedding_statistics_by_hand():
@@ -118,21 +168,29 @@ def test_command_line_rejects_unknown_claims_and_sets_quick_defaults():
 
 
 def test_quick_mode_end_to_end_and_resume(tmp_path):
-    """--quick on three claims (4 settings × 2 seeds, 1 epoch; the ICU runs serve two claims): the
-    report has a table row with a verdict per comparison and a figure per claim, the ICU runs'
-    feature metrics are cached; a second call reuses every run (same rows)."""
-    argv = ["--quick", "--claims", "gsc-noise,icu-longtail,icu-variances", "--output", str(tmp_path / "runs")]
+    """--quick on every claim (first condition and compared arm, 2 seeds, 1 epoch; 2 for the
+    fine-tuning claim): the report has a verdict per comparison and a figure per claim, feature
+    metrics are cached with the features they measured; a second call trains nothing (every
+    metrics.json untouched) and gives the same rows."""
+    argv = ["--quick", "--output", str(tmp_path / "runs")]
     rows = reproduce.main(argv)
     text = (tmp_path / "runs" / "reproduction.md").read_text()
     assert "| noise 0.2 | GSC |" in text and "| imbalance 10 | ICU |" in text
     assert "noise 0.4" not in text  # quick: the first condition only
     assert "difference to 0.0" in text and "## Not tested here" in text
-    icu_runs = list((tmp_path / "runs" / "runs").glob("longtail-imbalance_ratio10-icu-e1-seed*"))
-    assert len(icu_runs) == 2 and all((folder / "features.json").exists() for folder in icu_runs)
-    for key in ("gsc-noise", "icu-longtail", "icu-variances"):
-        assert (tmp_path / "runs" / "reproduction" / f"{key}.png").stat().st_size > 10_000
-        compared = [r for r in rows[key] if not r["baseline"]]
+    assert "| default | PEDCC, centroids fine-tuned |" in text
+    runs = tmp_path / "runs" / "runs"
+    for pattern in ("longtail-imbalance_ratio10-icu-e1-seed*", "digits-pedcc-e1-seed*"):
+        cached = [json.loads((folder / "features.json").read_text()) for folder in runs.glob(pattern)]
+        assert len(cached) == 2 and all(c["features_of"] == reproduce.FEATURES_OF for c in cached)
+    assert len(list(runs.glob("digits-pedcc-finetune1trained-e2-seed*"))) == 2
+    for claim in reproduce.CLAIMS:
+        assert (tmp_path / "runs" / "reproduction" / f"{claim.key}.png").stat().st_size > 10_000
+        assert f'<a id="{claim.key}"></a>' in text
+        compared = [r for r in rows[claim.key] if not r["baseline"]]
         assert len(compared) == 1 and compared[0]["verdict"] in (
             "reproduced", "contradicted", "not distinguishable at this scale")
+    stamps = {path: path.stat().st_mtime_ns for path in runs.glob("*/metrics.json")}
     again = reproduce.main(argv)
     assert again == rows
+    assert {path: path.stat().st_mtime_ns for path in runs.glob("*/metrics.json")} == stamps

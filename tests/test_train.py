@@ -148,3 +148,108 @@ def test_dataset_options_reach_the_data_and_define_the_run(tmp_path, capsys):
             train.main([*argv[:-8], "--output", str(tmp_path / "bad"), "--dataset-option", option])
         assert info.value.code == 2 and expected in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+STAGED = ["--method", "pedcc", "--epochs", "3", "--batch-size", "64", "--embedding-dim", "16", "--learning-rate",
+          "0.01", "--verbose", "0", "--backbone", "embedding-net", "--fine-tune-epochs", "1"]
+
+
+def _centroids(folder):
+    import numpy as np
+
+    _, model = load_run(str(folder))
+    return np.asarray(model.get_layer("head").centroids), model
+
+
+@pytest.mark.slow
+def test_fine_tuning_stage_trains_the_centroids_unless_kept_frozen(tmp_path):
+    """--fine-tune-epochs 1 of 3: the first two epochs are the one-stage run's; the last one runs
+    with a fresh Adam at a tenth of the learning rate, in which PEDCC's centroids move (kept at unit
+    length) — with --keep-head-frozen they stay the generated ones. The stage's settings are stored
+    in run.json (only for a run that has the stage) and read back by load_run."""
+    import numpy as np
+
+    import keras_losses
+
+    tuned, frozen = tmp_path / "tuned", tmp_path / "frozen"
+    train.main([*STAGED, "--output", str(tuned)])
+    train.main([*STAGED, "--keep-head-frozen", "--output", str(frozen)])
+    generated = keras_losses.pedcc_centroids(10, 16, seed=0).T
+    moved, model = _centroids(tuned)
+    assert np.abs(moved - generated).max() > 1e-3
+    np.testing.assert_allclose(np.linalg.norm(moved, axis=0), 1.0, atol=1e-5)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+    still, _ = _centroids(frozen)
+    np.testing.assert_allclose(still, generated, atol=1e-6)
+    with open(tuned / "history.csv") as f:
+        tuned_rows = list(csv.DictReader(f))
+    with open(frozen / "history.csv") as f:
+        frozen_rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in tuned_rows] == [int(r["epoch"]) for r in frozen_rows] == [0, 1, 2]
+    for a, b in zip(tuned_rows[:2], frozen_rows[:2]):  # the same first stage
+        assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-6)
+    assert float(tuned_rows[2]["loss"]) != pytest.approx(float(frozen_rows[2]["loss"]), rel=1e-6)
+    settings = json.loads((tuned / "run.json").read_text())
+    assert (settings["fine_tune_epochs"], settings["fine_tune_learning_rate"], settings["fine_tune_head"]) == (
+        1, pytest.approx(1e-3), True)
+    config, _ = load_run(str(frozen))
+    assert (config.fine_tune_epochs, config.fine_tune_head) == (1, False)
+    assert (tuned / "curves.png").is_file() and not (tuned / "backup").exists()
+
+
+def test_one_stage_runs_store_no_fine_tuning_settings():
+    """Folders of runs without the stage keep their run.json keys (older folders still match)."""
+    from models.training import TrainConfig
+    from models.training.config import FINE_TUNE_KEYS
+
+    settings = TrainConfig(method="pedcc", output="x").resolved().run_settings()
+    assert not set(FINE_TUNE_KEYS) & set(settings)
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["--epochs", "2", "--fine-tune-epochs", "2"], "`fine_tune_epochs` must be smaller than `epochs` (2)"),
+    (["--fine-tune-learning-rate", "0.001"], "`fine_tune_learning_rate` and `fine_tune_head` apply"),
+    (["--keep-head-frozen"], "`fine_tune_learning_rate` and `fine_tune_head` apply"),
+])
+def test_bad_fine_tuning_settings_exit_2_naming_them(argv, names, tmp_path, capsys):
+    """A stage as long as the run, or stage settings without a stage: exit 2 with the setting named,
+    nothing written; the Python API raises UsageError for the same and for a non-positive rate."""
+    from models.training import TrainConfig, UsageError
+
+    with pytest.raises(SystemExit) as info:
+        train.main(["--method", "pedcc", "--output", str(tmp_path / "run"), *argv])
+    assert info.value.code == 2 and names in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    for fields, named in (({"fine_tune_epochs": -1}, "fine_tune_epochs"),
+                          ({"fine_tune_epochs": 1, "fine_tune_learning_rate": 0.0}, "fine_tune_learning_rate"),
+                          ({"fine_tune_epochs": 1, "fine_tune_head": "no"}, "fine_tune_head")):
+        with pytest.raises(UsageError, match=f"`{named}`"):
+            TrainConfig(method="pedcc", output="x", **fields).resolved()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fine_tune_epochs", [2, 3])
+def test_killed_staged_run_resumes_as_if_uninterrupted(fine_tune_epochs, tmp_path):
+    """A run of 4 epochs killed after its epoch-2 backup resumes to the uninterrupted run's losses
+    and centroids: killed at the stage boundary (stage from epoch 3: the backup is the first stage's,
+    whose optimizer the stage replaces) and inside the stage (from epoch 2: the backup holds the
+    fine-tuning optimizer's state, centroid moments included)."""
+    import numpy as np
+
+    import keras_losses
+
+    argv = [*STAGED[:-2], "--epochs", "4", "--fine-tune-epochs", str(fine_tune_epochs)]
+    broken, whole = tmp_path / "broken", tmp_path / "whole"
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    killed = subprocess.run([sys.executable, "-c", KILLER, *argv, "--output", str(broken)], cwd=REPO_ROOT, env=env,
+                            timeout=300)
+    assert killed.returncode == -9 and _history_epochs(broken) == [0, 1]
+    train.main([*argv, "--output", str(broken)])
+    train.main([*argv, "--output", str(whole)])
+    assert _history_epochs(broken) == [0, 1, 2, 3]
+    with open(broken / "history.csv") as f, open(whole / "history.csv") as g:
+        for a, b in zip(csv.DictReader(f), csv.DictReader(g), strict=True):
+            assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-5)
+    resumed, uninterrupted = _centroids(broken)[0], _centroids(whole)[0]
+    np.testing.assert_allclose(resumed, uninterrupted, atol=1e-6)
+    assert np.abs(resumed - keras_losses.pedcc_centroids(10, 16, seed=0).T).max() > 1e-3  # they did train

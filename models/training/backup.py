@@ -103,18 +103,17 @@ class EpochBackup(keras.callbacks.Callback):
     Args:
         folder: ``<output>/backup``.
         restore_epoch: the epoch to resume after (0: nothing to restore), from :func:`latest_intact`.
+        remove_at_end: remove the backups when this ``fit`` ends (False for a stage that another
+            ``fit`` continues: a kill between the two must still find them).
     """
 
-    def __init__(self, folder, restore_epoch=0):
+    def __init__(self, folder, restore_epoch=0, remove_at_end=True):
         super().__init__()
-        self.folder, self.restore_epoch = folder, restore_epoch
+        self.folder, self.restore_epoch, self.remove_at_end = folder, restore_epoch, remove_at_end
 
     def on_train_begin(self, logs=None):
-        if not self.restore_epoch:
-            return
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(_weights_path(self.folder, self.restore_epoch))
+        if self.restore_epoch:
+            restore(self.model, self.folder, self.restore_epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         self.save(epoch + 1)
@@ -136,4 +135,13 @@ class EpochBackup(keras.callbacks.Callback):
                     os.remove(_weights_path(self.folder, old))
 
     def on_train_end(self, logs=None):
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.remove_at_end:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def restore(model, folder, epoch):
+    """Loads the backup of ``epoch`` (weights and optimizer state) into ``model``, compiled as it was
+    when the backup was written (the same trainable weights, hence the same optimizer variables)."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(_weights_path(folder, epoch))

@@ -131,13 +131,30 @@ def build_model(config, input_shape, num_classes):
 def compile_model(config, input_shape, num_classes, replicas):
     """Builds and compiles the model (Adam, the method's loss, accuracy)."""
     model = build_model(config, input_shape, num_classes)
+    _compile(model, config, config.learning_rate, replicas)
+    return model
+
+
+def start_fine_tuning(model, config, replicas):
+    """Enters the fine-tuning stage of a resolved ``config`` (see ``TrainConfig.fine_tune_epochs``):
+    unfreezes the head's frozen weights unless ``config.fine_tune_head`` is False, and recompiles
+    with a fresh Adam at ``config.fine_tune_learning_rate``. Call it in the strategy's scope.
+
+    Returns:
+        Whether head weights were unfrozen.
+    """
+    unfrozen = config.fine_tune_head and methods.get(config.method).start_fine_tuning(model)
+    _compile(model, config, config.fine_tune_learning_rate, replicas)
+    return unfrozen
+
+
+def _compile(model, config, learning_rate, replicas):
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=methods.get(config.method).make_loss(config.hyperparameters),
         metrics=["accuracy"],
         jit_compile=_jit_compile(config, replicas),
     )
-    return model
 
 
 def _jit_compile(config, replicas):
@@ -154,10 +171,22 @@ def feature_model(model):
     return next(layer for layer in model.layers if isinstance(layer, keras.Model))
 
 
+def head_input_model(model, method):
+    """The sub-model that maps images to the features the head compares with its class vectors: the
+    input of the layer that holds the class-axis weights (``method.class_weights``). For PEDCC that
+    is after its batch normalisation; for Dense, cosine and ICU heads, the backbone's output."""
+    layer = model.get_layer(next(iter(method.class_weights)).split("/")[0])
+    features = layer.input[0] if isinstance(layer.input, (list, tuple)) else layer.input
+    image = next(tensor for tensor in model.inputs if tensor.name.startswith("image"))
+    return keras.Model(image, features)
+
+
 def local_copy(config, input_shape, num_classes, model):
-    """A copy of ``model`` (weights and optimizer state) outside any multi-worker strategy, for
-    evaluating and saving on the chief alone."""
+    """A copy of a trained ``model`` (weights and optimizer state, in its last stage) outside any
+    multi-worker strategy, for evaluating and saving on the chief alone."""
     copy = compile_model(config, input_shape, num_classes, replicas=1)
+    if config.fine_tune_epochs:
+        start_fine_tuning(copy, config, replicas=1)
     copy.optimizer.build(copy.trainable_variables)
     for target, source in zip(copy.variables + copy.optimizer.variables, model.variables + model.optimizer.variables):
         target.assign(source.numpy())

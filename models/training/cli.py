@@ -84,6 +84,13 @@ def build_parser():
     p.add_argument("--embedding-dim", type=positive_int, default=defaults.embedding_dim, help="default: %(default)s")
     p.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
                    help="Adam's learning rate (default: %(default)s)")
+    p.add_argument("--fine-tune-epochs", type=non_negative_int, default=defaults.fine_tune_epochs,
+                   help="the last N epochs form a fine-tuning stage: a fresh Adam at --fine-tune-learning-rate, "
+                        "and a head's frozen weights train there (PEDCC's centroids) (default: %(default)s, none)")
+    p.add_argument("--fine-tune-learning-rate", type=positive_float, default=None,
+                   help="Adam's learning rate in that stage (default: a tenth of --learning-rate)")
+    p.add_argument("--keep-head-frozen", dest="fine_tune_head", action="store_false",
+                   help="in that stage, keep the head's frozen weights frozen (only the learning rate changes)")
     p.add_argument("--dataset-option", dest="dataset_options", action="append", type=_dataset_option, default=[],
                    metavar="NAME=VALUE", help="a data-set option, repeatable (e.g. noise_rate=0.4 for noisy-digits, "
                    "imbalance_ratio=50 for longtail; the list: models.data.OPTIONS)")

@@ -10,6 +10,8 @@ PRECISIONS = {"off": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat
 # Settings that define a run besides the method's hyper-parameters; resuming with others is refused.
 RUN_KEYS = ("method", "dataset", "backbone", "epochs", "batch_size", "seed", "embedding_dim", "learning_rate",
             "mixed_precision", "jit_compile")
+# The fine-tuning stage's settings: in run.json only when the run has the stage (older folders still match).
+FINE_TUNE_KEYS = ("fine_tune_epochs", "fine_tune_learning_rate", "fine_tune_head")
 
 
 class UsageError(ValueError):
@@ -50,6 +52,15 @@ class TrainConfig:
         dataset_options: options of the data set (``models.data.OPTIONS[dataset]``), e.g.
             ``{"noise_rate": 0.4}`` for noisy-digits or ``{"imbalance_ratio": 50}`` for longtail;
             :meth:`resolved` keeps the ones that differ from their defaults.
+        fine_tune_epochs: the last ``fine_tune_epochs`` of ``epochs`` form a second, fine-tuning
+            stage (0, the default: one stage). Training continues there with a fresh Adam at
+            ``fine_tune_learning_rate``, and a head with frozen weights makes them trainable
+            (PEDCC's centroids, the PEDCC paper's §4.1) unless ``fine_tune_head`` is False.
+        fine_tune_learning_rate: Adam's learning rate in that stage; None (default) is a tenth of
+            ``learning_rate``.
+        fine_tune_head: whether the head's frozen weights train in that stage (default True);
+            False keeps them frozen, so that the stage differs from a one-stage run only by the
+            lower learning rate (the control of a fine-tuning comparison).
     """
 
     method: str = "softmax"
@@ -67,6 +78,9 @@ class TrainConfig:
     verbose: int = 1
     hyperparameters: dict = dataclasses.field(default_factory=dict)
     dataset_options: dict = dataclasses.field(default_factory=dict)
+    fine_tune_epochs: int = 0
+    fine_tune_learning_rate: float = None
+    fine_tune_head: bool = True
 
     def resolved(self):
         """A copy with every setting checked and every default filled in.
@@ -92,9 +106,8 @@ class TrainConfig:
             _integer(name, getattr(self, name), low=1)
         for name in ("seed", "verbose"):
             _integer(name, getattr(self, name), low=0)
-        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) or not (
-                0 < self.learning_rate < float("inf")):
-            raise UsageError(f"`learning_rate` must be a finite number > 0, got {self.learning_rate!r}")
+        _learning_rate("learning_rate", self.learning_rate)
+        fine_tune_learning_rate = self._fine_tune_settings()
         try:
             hyperparameters = method.resolve(self.hyperparameters)
         except methods.HyperParameterError as error:
@@ -112,18 +125,49 @@ class TrainConfig:
         output = self.output or os.path.join("runs", f"{self.dataset.replace('/', '_')}-{self.method}-seed{self.seed}")
         return dataclasses.replace(self, backbone=backbone, output=output, hyperparameters=hyperparameters,
                                    dataset_options=dataset_options,
-                                   jit_compile=bool(self.jit_compile), learning_rate=float(self.learning_rate))
+                                   jit_compile=bool(self.jit_compile), learning_rate=float(self.learning_rate),
+                                   fine_tune_learning_rate=fine_tune_learning_rate)
+
+    def _fine_tune_settings(self):
+        """Checks the fine-tuning stage's settings; returns its learning rate (None without the stage)."""
+        _integer("fine_tune_epochs", self.fine_tune_epochs, low=0)
+        if self.fine_tune_epochs >= self.epochs:
+            raise UsageError(f"`fine_tune_epochs` must be smaller than `epochs` ({self.epochs}): the stage is the "
+                             f"last epochs of the run, after at least one ordinary epoch; got {self.fine_tune_epochs}")
+        if not isinstance(self.fine_tune_head, bool):
+            raise UsageError(f"`fine_tune_head` must be True or False, got {self.fine_tune_head!r}")
+        if not self.fine_tune_epochs:
+            if self.fine_tune_learning_rate is not None or not self.fine_tune_head:
+                raise UsageError("`fine_tune_learning_rate` and `fine_tune_head` apply to the fine-tuning stage only; "
+                                 "set `fine_tune_epochs` > 0 to have one")
+            return None
+        if self.fine_tune_learning_rate is None:
+            return float(self.learning_rate) / 10
+        _learning_rate("fine_tune_learning_rate", self.fine_tune_learning_rate)
+        return float(self.fine_tune_learning_rate)
+
+    @property
+    def fine_tune_from(self):
+        """The first epoch of the fine-tuning stage (``epochs`` when the run has none)."""
+        return self.epochs - self.fine_tune_epochs
 
     def run_settings(self):
         """The settings stored in ``run.json`` (of a resolved config): what defines the run. Data-set
-        options appear only when some differ from their defaults (so older run folders still match)."""
+        options appear only when some differ from their defaults, the fine-tuning stage's settings only
+        when the run has one (so older run folders still match)."""
         options = {"dataset_options": dict(self.dataset_options)} if self.dataset_options else {}
-        return {**{key: getattr(self, key) for key in RUN_KEYS}, **options, **self.hyperparameters}
+        stage = {key: getattr(self, key) for key in FINE_TUNE_KEYS} if self.fine_tune_epochs else {}
+        return {**{key: getattr(self, key) for key in RUN_KEYS}, **stage, **options, **self.hyperparameters}
 
 
 def _choice(name, value, choices):
     if value not in choices:
         raise UsageError(f"`{name}` must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _learning_rate(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < float("inf")):
+        raise UsageError(f"`{name}` must be a finite number > 0, got {value!r}")
 
 
 def _integer(name, value, low):

@@ -23,7 +23,7 @@ import tensorflow as tf
 from models import methods
 from models._common import write_atomically
 from models.training import backup, build, plots
-from models.training.config import PRECISIONS, RUN_KEYS, TrainConfig, UsageError
+from models.training.config import FINE_TUNE_KEYS, PRECISIONS, RUN_KEYS, TrainConfig, UsageError
 from models.evaluation import VERIFICATION_FARS
 from models.training.evaluate import EVAL_BATCH_SIZE, evaluate
 
@@ -215,34 +215,44 @@ def _fit_and_evaluate(config, strategy, role, first_epoch):
     with strategy.scope():
         model = build_checked_model(config, method, bundle, replicas)
     # Everything is checked: only now is anything written.
-    train_data = bundle.train
-    if method.uses_labels:  # the labels also feed the head
-        train_data = train_data.map(lambda x, y: (method.fit_inputs(x, y), y))
+    train_data = _with_label_input(bundle.train, method)
+    steps_per_epoch = bundle.train_size // config.batch_size
     history_path = os.path.join(config.output, "history.csv")
-    callbacks = []
+    backup_folder = os.path.join(config.output, "backup")
     if chief:
         create_output(config)
         trim_history(history_path, first_epoch)
         if first_epoch and config.verbose:
             print(f"resuming {config.output} after epoch {first_epoch}", flush=True)
-        callbacks = [  # history row first, then the backup: a kill in between only repeats a row
-            EpochHistory(history_path),
-            backup.EpochBackup(os.path.join(config.output, "backup"), restore_epoch=first_epoch),
-            keras.callbacks.TensorBoard(os.path.join(config.output, "tensorboard")),
-        ]
-    steps_per_epoch = bundle.train_size // config.batch_size
+    shared_callbacks = [EpochHistory(history_path), keras.callbacks.TensorBoard(os.path.join(config.output, "tensorboard"))]
+    restore_epoch = first_epoch
+    if config.fine_tune_epochs and first_epoch == config.fine_tune_from:
+        # The last backup is the first stage's (its optimizer state): load it as compiled for that
+        # stage, before the fine-tuning stage recompiles with a fresh optimizer.
+        if chief:
+            with strategy.scope():
+                backup.restore(model, backup_folder, first_epoch)
+        restore_epoch = 0
+    stages = [(0, config.fine_tune_from)] + ([(config.fine_tune_from, config.epochs)] if config.fine_tune_epochs else [])
     start = time.perf_counter()
-    if role is None:
-        model.fit(train_data, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
-                  callbacks=callbacks, verbose=config.verbose,
-                  shuffle=False)  # load_dataset shuffles every epoch from (seed, epoch)
-    else:
-        from models import multiworker
-
-        multiworker.fit(
-            model, strategy, train_data, global_batch_size=config.batch_size, steps_per_epoch=steps_per_epoch,
-            epochs=config.epochs, first_epoch=first_epoch, callbacks=callbacks, chief=chief, verbose=config.verbose,
-        )
+    for stage_start, stage_end in stages:
+        if stage_end <= first_epoch:
+            continue
+        if stage_start:  # the fine-tuning stage
+            with strategy.scope():
+                unfrozen = build.start_fine_tuning(model, config, replicas)
+            if config.verbose and chief:
+                print(f"fine-tuning from epoch {stage_start + 1}: Adam at {config.fine_tune_learning_rate:g}"
+                      f"{', the head’s frozen weights now train' if unfrozen else ''}", flush=True)
+        begin = max(stage_start, first_epoch)
+        data = train_data if begin == first_epoch else _train_data(config, method, begin)
+        callbacks = []
+        if chief:  # history row first, then the backup: a kill in between only repeats a row
+            callbacks = [shared_callbacks[0], backup.EpochBackup(
+                backup_folder, restore_epoch=restore_epoch if begin == first_epoch else 0,
+                remove_at_end=stage_end == config.epochs), shared_callbacks[1]]
+        _fit(model, config, strategy, role, data, begin, stage_end, steps_per_epoch, callbacks)
+    if role is not None:
         if not chief:
             return {"task": f"{role.task_type}:{role.index}", "replicas": replicas}  # the chief reports
         model = build.local_copy(config, bundle.input_shape, bundle.num_classes, model)
@@ -266,6 +276,34 @@ def _fit_and_evaluate(config, strategy, role, first_epoch):
     if config.verbose:
         print(json.dumps(results, indent=2), flush=True)
     return results
+
+
+def _with_label_input(dataset, method):
+    """The training batches as ``fit`` takes them: the labels also feed a head that uses them."""
+    return dataset.map(lambda x, y: (method.fit_inputs(x, y), y)) if method.uses_labels else dataset
+
+
+def _train_data(config, method, first_epoch):
+    """The training batches of epochs ``first_epoch … epochs − 1`` (those an uninterrupted run sees)."""
+    from models.data import load_dataset
+
+    bundle = load_dataset(config.dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
+                          first_epoch=first_epoch, **config.dataset_options)
+    return _with_label_input(bundle.train, method)
+
+
+def _fit(model, config, strategy, role, data, first_epoch, epochs, steps_per_epoch, callbacks):
+    """Trains epochs ``first_epoch … epochs − 1``: ``model.fit``, or the multi-worker loop."""
+    if role is None:
+        model.fit(data, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=steps_per_epoch,
+                  callbacks=callbacks, verbose=config.verbose,
+                  shuffle=False)  # load_dataset shuffles every epoch from (seed, epoch)
+        return
+    from models import multiworker
+
+    multiworker.fit(model, strategy, data, global_batch_size=config.batch_size, steps_per_epoch=steps_per_epoch,
+                    epochs=epochs, first_epoch=first_epoch, callbacks=callbacks, chief=role.is_chief,
+                    verbose=config.verbose)
 
 
 def build_checked_model(config, method, bundle, replicas):
@@ -294,7 +332,7 @@ def load_run(folder):
     """
     with open(os.path.join(folder, "run.json")) as f:
         settings = json.load(f)
-    general = {key: settings.pop(key) for key in list(settings) if key in RUN_KEYS}
+    general = {key: settings.pop(key) for key in list(settings) if key in RUN_KEYS + FINE_TUNE_KEYS}
     dataset_options = settings.pop("dataset_options", {})
     config = TrainConfig(**general, output=folder, hyperparameters=settings, dataset_options=dataset_options).resolved()
     return config, keras.saving.load_model(os.path.join(folder, "model.keras"))

@@ -36,7 +36,13 @@ def curves(config, history_path, path):
     if history:
         keys = list(history)
         title = f"{config.method} on {config.dataset}: training curves (seed {config.seed})"
-        save(history_figure({config.method: history}, keys, title, LABELS), path)
+        figure = history_figure({config.method: history}, keys, title, LABELS)
+        if config.fine_tune_epochs:  # the stage starts after epoch fine_tune_from (epochs count from 1)
+            for axis in figure.axes:
+                axis.axvline(config.fine_tune_from + 0.5, color="grey", linestyle="--", linewidth=1,
+                             label=f"fine-tuning from epoch {config.fine_tune_from + 1}")
+                axis.legend(fontsize=8)
+        save(figure, path)
 
 
 def reliability(config, logits, labels, path):
