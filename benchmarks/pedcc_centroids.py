@@ -68,11 +68,25 @@ def _timed(fn, repeat_below=1.0, repeats=3):
     return value, best
 
 
+def _best_structured_start(num_classes, dim):
+    """``(max cosine, name)`` of the best structured start of the default (a candidate only beyond
+    C = 2D; below, the default is optimal): a Gold or small-Kasami code (certified value) or, for
+    D >= 22, the McLaughlin start (exact value); None where none fits."""
+    if num_classes <= 2 * dim:
+        return None
+    options = []
+    binary = _spherical_codes.structured_generators(num_classes, dim)
+    if binary is not None:
+        options.append((binary[1], binary[2]))
+    mclaughlin = centroids_module._mclaughlin_start(num_classes, dim)
+    if mclaughlin is not None:
+        options.append((_spherical_codes.max_cosine(mclaughlin), "McLaughlin"))
+    return min(options) if options else None
+
+
 def run_case(num_classes, dim, args):
     row = {"classes": num_classes, "dim": dim, "bound": max_cosine_lower_bound(num_classes, dim)}
-    # Structured codes are candidates only beyond C = 2D (below, the default is optimal).
-    structured = _spherical_codes.structured_generators(num_classes, dim) if num_classes > 2 * dim else None
-    row["structured"] = None if structured is None else (structured[1], structured[2])
+    row["structured"] = _best_structured_start(num_classes, dim)
     print(f"{num_classes} x {dim}: ", end="", flush=True)
     # The authors' start (iterations=0): seeded Gaussian points, normalised.
     row["random_max_cos"] = centroid_quality(pedcc_centroids(num_classes, dim, seed=args.seed, iterations=0))
@@ -117,8 +131,9 @@ def to_markdown(rows, args, load):
         f"where under 1 s). Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU "
         f"cores, NumPy {np.__version__}; 1-minute load average {load[0]:.2f} at the start, {load[1]:.2f} at "
         "the end (other jobs on the machine slow the timings). Lower bound: the optimum where known "
-        "(simplex, Rankin), Levenshtein's bound beyond C = 2D. Structured code: the best Gold or small-"
-        "Kasami family that fits, zero-padded (certified value). Check: the exact float64 quality "
+        "(simplex, Rankin), Levenshtein's bound beyond C = 2D. Structured code: the best structured start "
+        "of the default, a Gold or small-Kasami family that fits, zero-padded (certified value), or for "
+        "D ≥ 22 the McLaughlin code (exact value). Check: the exact float64 quality "
         "measure `centroid_quality` of the default.",
         "",
         "| C × D | lower bound | structured code | random start | authors, 200 it. | authors: s "

@@ -12,6 +12,9 @@ Pure NumPy, float64. Used by :mod:`keras_losses.pedcc_centroids`; nothing here i
   all pairwise cosines, O(C²·D) per step.
 * ``refine_cyclic(generators, iterations)``: the same for the cyclic shifts of K generators of
   length L, all cosines at once by FFT: O(K²·L·log L) per step for C = K·L vectors.
+* ``mclaughlin_code()``: 275 unit vectors in R^22 with pairwise cosines 1/6 and −1/4 only.
+* ``tighten(units, evaluations)``: lowers the maximum cosine of a converged configuration by
+  minimising the squared excess of every cosine over a falling target, with L-BFGS.
 * ``max_cosine(units)``: the exact maximum pairwise cosine, O(C²·D / 2), memory one tile.
 """
 
@@ -190,6 +193,162 @@ def structured_generators(num_classes, dim):
     length = (1 << degree) - 1
     name = f"{'Gold' if kind == 'gold' else 'small Kasami'}, L = {length}"
     return _family(kind, degree, count=-(-num_classes // length)), certified, name
+
+
+# --- the McLaughlin code ----------------------------------------------------------------------
+
+MCLAUGHLIN_SIZE, MCLAUGHLIN_DIM, MCLAUGHLIN_COSINE = 275, 22, 1.0 / 6.0
+
+
+def _golay_heptads():
+    """The 253 words of weight 7 of the cyclic binary Golay code of length 23 (generator
+    polynomial 1 + x² + x⁴ + x⁵ + x⁶ + x¹⁰ + x¹¹), as 0/1 rows ``(253, 23)``: the blocks of the
+    Steiner system S(4, 7, 23) (every 4 of the 23 points lie in exactly one block)."""
+    generator = np.zeros(23, np.int64)
+    generator[[0, 2, 4, 5, 6, 10, 11]] = 1
+    basis = np.array([np.roll(generator, shift) for shift in range(12)])
+    messages = (np.arange(1 << 12)[:, None] >> np.arange(12)) & 1
+    words = messages @ basis % 2
+    return words[words.sum(axis=1) == 7]
+
+
+def _mclaughlin_graph():
+    """Adjacency ``(275, 275)`` of the McLaughlin graph, the strongly regular graph
+    SRG(275, 112, 30, 56), from S(4, 7, 23) with the point ∞ = 22 set apart. Vertices: the 22
+    other points, the 77 blocks through ∞, the 176 blocks avoiding ∞. Two points are never
+    adjacent; a point and a block through ∞ are adjacent when the point is not in the block, a
+    point and a block avoiding ∞ when it is; two blocks of the same kind when they meet in 1
+    point, of different kinds when they meet in 3. (That is the graph on all 23 points and 253
+    blocks — point joined to the blocks containing it, blocks joined when they meet in one
+    point — Seidel-switched so that ∞ is isolated, then ∞ removed.) Checked: A² = k·I + λ·A +
+    μ·(J − I − A)."""
+    blocks = _golay_heptads()
+    through = blocks[:, 22] == 1
+    blocks = np.vstack([blocks[through], blocks[~through]])
+    kind = np.arange(len(blocks)) < through.sum()
+    meet = blocks @ blocks.T
+    between_blocks = np.where(kind[:, None] == kind[None, :], meet == 1, meet == 3).astype(np.int64)
+    np.fill_diagonal(between_blocks, 0)
+    incidence = blocks[:, :22]
+    point_block = np.where(kind[:, None], 1 - incidence, incidence).T
+    adjacency = np.zeros((MCLAUGHLIN_SIZE, MCLAUGHLIN_SIZE), np.int64)
+    adjacency[:22, 22:], adjacency[22:, :22], adjacency[22:, 22:] = point_block, point_block.T, between_blocks
+    identity, ones = np.eye(MCLAUGHLIN_SIZE, dtype=np.int64), np.ones_like(adjacency)
+    if not np.array_equal(adjacency @ adjacency, 112 * identity + 30 * adjacency + 56 * (ones - identity - adjacency)):
+        raise AssertionError("the McLaughlin graph construction is not SRG(275, 112, 30, 56)")
+    return adjacency
+
+
+@functools.lru_cache(maxsize=1)
+def _mclaughlin_rows():
+    adjacency = _mclaughlin_graph()
+    eigenvalues, eigenvectors = np.linalg.eigh(adjacency.astype(np.float64))
+    units = normalise_rows(eigenvectors[:, np.abs(eigenvalues + 28.0) < 1e-6])
+    gram = units @ units.T
+    expected = np.where(adjacency == 1, -0.25, MCLAUGHLIN_COSINE)
+    np.fill_diagonal(expected, 1.0)
+    if units.shape[1] != MCLAUGHLIN_DIM or np.abs(gram - expected).max() > 1e-9:
+        raise AssertionError("the McLaughlin eigenspace does not give cosines 1/6 and -1/4")
+    units.flags.writeable = False
+    return units
+
+
+def mclaughlin_code():
+    """The McLaughlin code: 275 unit vectors in R^22 whose pairwise cosines are only 1/6 and −1/4,
+    a tight spherical 4-design, optimal for its size and dimension (P. Delsarte, J.-M. Goethals,
+    J. J. Seidel, "Spherical codes and designs", Geometriae Dedicata 6, 1977). Built as the rows
+    of the projection onto the eigenvalue −28 eigenspace (multiplicity 22) of the McLaughlin
+    graph: adjacent vertices get −28/112 = −1/4, the others 27/162 = 1/6. Returns a float64
+    ``(275, 22)`` copy (built once, checked to 1e-9)."""
+    return np.array(_mclaughlin_rows())
+
+
+# --- tightening: a falling target on the squared excess cosines --------------------------------
+
+
+def _excess(units_flat, shape, target):
+    """½ Σ_{i≠j} max(0, cos_ij − target)² over the rows of ``units_flat`` normalised, and its
+    gradient with respect to the unnormalised rows."""
+    rows = units_flat.reshape(shape)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    units = rows / norms
+    excess = units @ units.T
+    np.fill_diagonal(excess, -np.inf)
+    excess -= target
+    np.maximum(excess, 0.0, out=excess)
+    gradient = 2.0 * (excess @ units)
+    gradient -= np.einsum("ij,ij->i", gradient, units)[:, None] * units
+    return 0.5 * float(np.einsum("ij,ij->", excess, excess)), (gradient / norms).ravel()
+
+
+def _lbfgs(function, start, iterations, memory=30):
+    """Minimises ``function(x) -> (value, gradient)`` from ``start`` with limited-memory BFGS and a
+    backtracking (Armijo) line search for at most ``iterations`` evaluations; stops early at a
+    zero value. Returns ``(x, evaluations used)``."""
+    x = start
+    value, gradient = function(x)
+    used, history = 1, []
+    while used < iterations and value > 0.0:
+        direction = -gradient
+        coefficients = []
+        for s, y, rho in reversed(history):
+            coefficient = rho * float(s @ direction)
+            direction -= coefficient * y
+            coefficients.append(coefficient)
+        if history:
+            s, y, _ = history[-1]
+            direction *= float(s @ y) / float(y @ y)
+        else:
+            direction /= max(float(np.abs(direction).max()), 1e-300) * 1e3  # a first move of 1e-3
+        for (s, y, rho), coefficient in zip(history, reversed(coefficients)):
+            direction += (coefficient - rho * float(y @ direction)) * s
+        slope = float(gradient @ direction)
+        if slope >= 0.0:  # not a descent direction: start the memory afresh
+            history, direction = [], -gradient / max(float(np.abs(gradient).max()), 1e-300) * 1e-3
+            slope = float(gradient @ direction)
+        step = 1.0
+        while True:
+            candidate = x + step * direction
+            new_value, new_gradient = function(candidate)
+            used += 1
+            if new_value <= value + 1e-4 * step * slope or used >= iterations:
+                break
+            step *= 0.5
+        if new_value > value:
+            break
+        s, y = candidate - x, new_gradient - gradient
+        if float(s @ y) > 1e-18:
+            history = (history + [(s, y, 1.0 / float(s @ y))])[-memory:]
+        x, value, gradient = candidate, new_value, new_gradient
+    return x, used
+
+
+_TIGHTEN_SOLVE = 1000              # evaluations per target at most
+_TIGHTEN_STEP, _TIGHTEN_MIN_STEP = 5e-4, 2.5e-5
+
+
+def tighten(units, evaluations):
+    """Lowers the maximum cosine of unit rows that a smooth-maximum optimiser has converged:
+    for a target t a little below the best maximum so far, minimises Σ max(0, cos − t)² with
+    L-BFGS (the pairs above t pushed down, the others free); reached, the target falls by the
+    same step below the new best, else the step halves (5e-4 down to 2.5e-5). At most
+    ``evaluations`` function evaluations (each O(C²·D), memory C²); deterministic. Returns
+    float64 ``(unit rows, their exact maximum cosine)``, never worse than the start."""
+    best = normalise_rows(np.asarray(units, np.float64))
+    best_value = max_cosine(best)
+    step, left = _TIGHTEN_STEP, evaluations
+    while left > 0 and step >= _TIGHTEN_MIN_STEP:
+        target = best_value - step
+        solution, used = _lbfgs(lambda flat: _excess(flat, best.shape, target), best.ravel().copy(),
+                                min(left, _TIGHTEN_SOLVE))
+        left -= used
+        candidate = normalise_rows(solution.reshape(best.shape))
+        value = max_cosine(candidate)
+        if value < best_value:
+            best, best_value = candidate, value
+        if value > target + 1e-7:
+            step /= 2
+    return best, best_value
 
 
 # --- pairwise maximum -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ _CYCLIC_MIN_STEPS_FROM_CODE = 300                  # fewer only spread a structu
 _POLISH_WORK, _POLISH_MAX_STEPS = 5e11, 3000       # C²·(D + 32) per general step and start
 _POLISH_MIN_STEPS = 100                            # fewer would not move a converged code
 _RANDOM_START_UP_TO = 1e8                          # C²·D: small problems also start at random
+_TIGHTEN_WORK = 2e10                               # C²·(D + 32) per evaluation; small problems only
 
 
 def _check_matrix(name, value, shape=None):
@@ -294,17 +295,21 @@ def pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None):
         use ``iterations=`` for that.
       - ``D == 2``: the regular polygon (optimal).
       - ``C > 2D`` (open problems; ``max_cosine_lower_bound`` gives Levenshtein's bound): the
-        best of three candidates, measured, then its coordinates randomly permuted and
+        best of several candidates, measured, then its coordinates randomly permuted and
         sign-flipped from ``seed``:
         a structured code (Gold or small-Kasami binary sequences of length L = 2^m − 1 <= D
         and all their cyclic shifts as ±1/√L vectors, zero-padded: certified maximum cosine,
-        e.g. 31/511 for up to 262,143 classes in R^512); a cyclic refinement (K = ⌈C/L⌉
+        e.g. 31/511 for up to 262,143 classes in R^512); for D >= 22 and up to 550 classes the
+        McLaughlin code (275 vectors in R^22 with cosines 1/6 and −1/4, the rest as centroids of
+        the orthogonal complement); a cyclic refinement (K = ⌈C/L⌉
         generators whose cyclic shifts are the centroids, annealed with all cosines computed
         by FFT, O(K²·L log L) per step, from the structured code when L >= D − 1, else from
-        random generators of length D); and, where it fits its budget, the general optimiser
+        random generators of length D); where it fits its budget, the general optimiser
         (projected gradient descent on the sphere of a smooth maximum of all C²/2 cosines,
-        annealed temperature) from the best of those and, for small C²·D, from a random start.
-        Step counts follow from C, D and fixed work budgets, never from the clock, so a seed
+        annealed temperature) from the best of those and, for small C²·D, from a random start;
+        and for small C²·D the best so far tightened (L-BFGS on the squared excess of the
+        cosines over a falling target). Step counts follow from C, D and fixed work budgets,
+        never from the clock, so a seed
         always gives the same result. With ``init`` (any C) only the general optimiser runs,
         from ``init``, for as many steps as its budget allows (3000 for small problems, 9 at
         10,000×512).
@@ -318,7 +323,7 @@ def pedcc_centroids(num_classes, dim, seed=0, iterations=None, init=None):
     | 100 × 512 | −0.0101 (optimum) | +0.1487 | −0.0057 | −0.0101 | 0.01 s |
     | 1,000 × 512 | 0 (optimum) | +0.2144 | +0.1605 (5 s) | 0.0000 | 0.03 s |
     | 100 × 64 | 0 (optimum) | +0.4495 | +0.1675 | 0.0000 | < 0.01 s |
-    | 300 × 32 | +0.1180 | +0.6206 | +0.4071 | +0.1729 | 2.1 s |
+    | 300 × 32 | +0.1180 | +0.6206 | +0.4071 | +0.1639 | TIME300 |
     | 2,000 × 128 | +0.0579 | +0.4207 | +0.3675 (10 s) | +0.1012 | 14 s |
     | 10,000 × 512 | +0.0238 | +0.2384 | not run (2.9 s/iteration) | +0.0531 | 13 s |
     | 100,000 × 512 | +0.0416 | +0.2820 | not run | +0.0607 | 6 s |
@@ -387,9 +392,9 @@ def _polish_steps(num_classes, dim, starts=1):
 
 
 def _beyond_twice_the_dimension(num_classes, dim, rng):
-    """C > 2D, D >= 3: the best of a structured code, its cyclic refinement and the general
-    optimiser, under a random signed permutation of the coordinates. Returns ``(centroids,
-    which candidate won)``.
+    """C > 2D, D >= 3: the best of a structured code, its cyclic refinement, the general
+    optimiser and, for small problems, its tightening, under a random signed permutation of the
+    coordinates. Returns ``(centroids, which candidate won)``.
 
     1. Structured code: the Gold or small-Kasami family of length L <= D with the smallest
        certified maximum cosine that has >= C cyclic shifts (zero-padded to D), if one fits.
@@ -402,10 +407,22 @@ def _beyond_twice_the_dimension(num_classes, dim, rng):
        start fit its work budget: from the best so far (plus a 1e-3 perturbation, to leave its
        subspace) and, for small problems (C²·D <= 1e8), also from a random start.
 
+    4. Tightening (small problems, C²·D <= 1e8 and C² within one block of pairwise terms: its
+       C × C matrices are not tiled): the best so far, by L-BFGS on the squared excess of every
+       cosine over a falling target (``codes.tighten``).
+
+    With D >= 22, a second structured start joins 1: the McLaughlin code (275 vectors in R^22,
+    cosines 1/6 and −1/4 only), its first C vectors, or all 275 and the other C − 275 <= 275 in
+    the orthogonal complement (PEDCC centroids of R^(D−22)). Its maximum is 1/6 where the
+    binary codes of length <= 63 give 7/31 or 15/63; the general optimiser then starts from it.
+
     Candidates are compared by their maximum cosine: certified for 1, by FFT over all K·L
-    shifts for 2 (an upper bound for the first C), exact for 3.
+    shifts for 2 (an upper bound for the first C), exact for the McLaughlin start, 3 and 4.
     """
     candidates = []  # (max cosine, float64 unit rows (C, D), description)
+    mclaughlin = _mclaughlin_start(num_classes, dim)
+    if mclaughlin is not None:
+        candidates.append((codes.max_cosine(mclaughlin), mclaughlin, "McLaughlin code"))
     structured = codes.structured_generators(num_classes, dim)
     from_code = structured is not None and structured[0].shape[1] >= dim - 1
     if structured is not None:
@@ -432,8 +449,37 @@ def _beyond_twice_the_dimension(num_classes, dim, rng):
         for start, origin in polish_starts:
             polished = codes.minimise_max_cosine(codes.normalise_rows(start), polish_steps)[0]
             candidates.append((codes.max_cosine(polished), polished, f"general, {polish_steps} steps from {origin}"))
+    evaluations = _tighten_evaluations(num_classes, dim)
+    if evaluations:
+        _, best_units, best_name = min(candidates, key=lambda candidate: candidate[0])
+        tightened, value = codes.tighten(best_units, evaluations)
+        candidates.append((value, tightened, f"{best_name}, tightened ({evaluations} evaluations)"))
     _, best_units, description = min(candidates, key=lambda candidate: candidate[0])
     return _random_signed_permutation(best_units, rng), description  # unit rows stay unit rows
+
+
+def _tighten_evaluations(num_classes, dim):
+    """Function evaluations of the tightening: as many as fit ``_TIGHTEN_WORK`` at C²·(D + 32)
+    each; 0 (not run) for C²·D > 1e8 or where its C × C matrices
+    would exceed one block."""
+    if float(num_classes) ** 2 * dim > _RANDOM_START_UP_TO or num_classes ** 2 > codes._BLOCK_ENTRIES:
+        return 0
+    return int(_TIGHTEN_WORK // (float(num_classes) ** 2 * (dim + 32)))
+
+
+def _mclaughlin_start(num_classes, dim):
+    """The McLaughlin code in the first 22 coordinates (its first C vectors), and for C > 275 the
+    other C − 275 <= 275 vectors as PEDCC centroids of the remaining D − 22 >= 2 coordinates
+    (orthogonal to the code); None where that does not fit."""
+    size, own_dim = codes.MCLAUGHLIN_SIZE, codes.MCLAUGHLIN_DIM
+    rest = num_classes - size
+    if dim < own_dim or (rest > 0 and (rest > size or dim - own_dim < 2)):
+        return None
+    units = np.zeros((num_classes, dim))
+    units[:min(num_classes, size), :own_dim] = codes.mclaughlin_code()[:num_classes]
+    if rest > 0:
+        units[size:, own_dim:] = pedcc_centroids(max(rest, 2), dim - own_dim)[:rest]
+    return units
 
 
 def _random_signed_permutation(rows, rng):

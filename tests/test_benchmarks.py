@@ -20,3 +20,13 @@ def test_pedcc_centroid_benchmark_writes_bound_structured_and_default_columns(tm
     assert rows[0]["default_max_cos"] >= rows[0]["bound"]
     centroids, _ = centroid_benchmark._default(20, 3, seed=0)
     np.testing.assert_array_equal(centroids, pedcc_centroids(20, 3, seed=0))
+
+
+def test_structured_column_is_the_best_structured_start():
+    """Beyond C = 2D the column shows the better of the binary code (certified) and, for D >= 22,
+    the McLaughlin start (1/6 at 300×32, below Gold's 7/31); Gold 15/127 at 2000×128 (too many
+    classes for the McLaughlin start); none for C <= 2D."""
+    value, name = centroid_benchmark._best_structured_start(300, 32)
+    assert name == "McLaughlin" and abs(value - 1 / 6) < 1e-12
+    assert centroid_benchmark._best_structured_start(2000, 128) == (15 / 127, "Gold, L = 127")
+    assert centroid_benchmark._best_structured_start(100, 64) is None

@@ -238,20 +238,56 @@ def test_step_counts_follow_from_the_problem_size_only():
 @pytest.mark.parametrize("num_classes,dim,below_authors_by", [(300, 32, 0.1), (40, 4, 0.05)])
 def test_default_beyond_2d_is_no_worse_than_structured_code_or_optimiser(num_classes, dim, below_authors_by):
     """C > 2D: the default is at least as good as the certified structured code (7/31 for
-    300×32; none fits 40×4) and as the general optimiser alone from another random start (to
-    0.002: starts differ by < 0.0005 at 300×32, measured), well below the authors' 200
-    iterations (0.173 vs 0.407 at 300×32, 0.651 vs 0.714 at 40×4), and above Levenshtein's bound."""
+    300×32; none fits 40×4), as the McLaughlin start (1/6 at 300×32) and as the general optimiser
+    alone from another random start (to 0.002), well below the authors' 200 iterations (0.164 vs
+    0.407 at 300×32, 0.651 vs 0.714 at 40×4), and above Levenshtein's bound. 300×32 meets its
+    target, <= 0.165 (measured 0.1639; the optimiser alone from random starts: 0.173)."""
     default = centroid_quality(_default_centroids(num_classes, dim))
     assert default < centroid_quality(pedcc_centroids(num_classes, dim, iterations=200)) - below_authors_by
     structured = codes.structured_generators(num_classes, dim)
     assert (structured is not None) == (num_classes == 300)
     if structured is not None:
         assert default <= structured[1] == pytest.approx(7 / 31)
+        assert default <= 0.165 < codes.MCLAUGHLIN_COSINE
     start = np.random.default_rng(11).normal(size=(num_classes, dim))
     alone, _ = codes.minimise_max_cosine(start / np.linalg.norm(start, axis=1, keepdims=True),
                                          module._polish_steps(num_classes, dim))
     assert default <= codes.max_cosine(alone) + 0.002
     assert default > default.lower_bound == pytest.approx(codes.levenshtein_bound(num_classes, dim))
+
+
+@pytest.mark.parametrize("num_classes,dim,rest_dim", [(200, 22, 0), (275, 30, 0), (300, 32, 10), (550, 40, 18)])
+def test_mclaughlin_start_is_the_code_and_centroids_of_its_complement(num_classes, dim, rest_dim):
+    """D >= 22: the first min(C, 275) rows are the McLaughlin code in the first 22 coordinates,
+    the other C − 275 are PEDCC centroids of the last D − 22 coordinates (orthogonal to the
+    code), so the maximum cosine is max(1/6, theirs), brute force."""
+    start = module._mclaughlin_start(num_classes, dim)
+    code = codes.mclaughlin_code()[:num_classes]
+    np.testing.assert_array_equal(start[:len(code), :22], code)
+    assert not start[:len(code), 22:].any() and not start[len(code):, :22].any()
+    expected = codes.MCLAUGHLIN_COSINE
+    if rest_dim:
+        rest = pedcc_centroids(num_classes - 275, rest_dim)
+        np.testing.assert_array_equal(start[275:, 22:], rest)
+        expected = max(expected, _brute_force_max_cosine(rest))
+    assert codes.max_cosine(start) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("num_classes,dim", [(100, 21), (300, 22), (300, 23), (551, 40)])
+def test_mclaughlin_start_only_where_it_fits(num_classes, dim):
+    """Fewer than 22 dimensions, more than 275 classes without 2 spare dimensions, or more than
+    275 classes beyond the code's own: no McLaughlin start."""
+    assert module._mclaughlin_start(num_classes, dim) is None
+
+
+def test_tightening_runs_on_small_problems_only():
+    """The L-BFGS tightening gets 3472 evaluations at 300×32 (its work budget over C²·(D + 32)),
+    133 at 1250×64, none at 2000×128 or 1000×2000 (C²·D > 1e8) and 3000×3 (its 3000 × 3000
+    matrices would exceed one block)."""
+    assert module._tighten_evaluations(300, 32) == 3472
+    assert module._tighten_evaluations(1250, 64) == 133
+    for num_classes, dim in ((2000, 128), (3000, 3), (1000, 2000)):
+        assert module._tighten_evaluations(num_classes, dim) == 0
 
 
 def test_structured_start_wins_where_the_optimiser_cannot_run(monkeypatch):

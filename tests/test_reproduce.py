@@ -194,3 +194,8 @@ def test_quick_mode_end_to_end_and_resume(tmp_path):
     again = reproduce.main(argv)
     assert again == rows
     assert {path: path.stat().st_mtime_ns for path in runs.glob("*/metrics.json")} == stamps
+    # A cache of an earlier version (backbone outputs, no "features_of") is measured again.
+    pedcc = next(runs.glob("digits-pedcc-e1-seed0"))
+    fresh = json.loads((pedcc / "features.json").read_text())
+    (pedcc / "features.json").write_text(json.dumps({"intra_class_cosine": 0.5, "max_inter_class_cosine": 0.5}))
+    assert reproduce.feature_metrics(str(pedcc)) == fresh

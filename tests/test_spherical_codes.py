@@ -214,3 +214,86 @@ def test_max_cosine_tiles_match_brute_force(num_rows, entries, monkeypatch):
     points = np.random.default_rng(num_rows).normal(size=(num_rows, 6))
     points /= np.linalg.norm(points, axis=1, keepdims=True)
     assert codes.max_cosine(points) == pytest.approx(_brute_force_max_cosine(points), abs=1e-12)
+
+
+# --- the McLaughlin code ------------------------------------------------------------------------
+
+
+def test_golay_heptads_are_the_steiner_system_s_4_7_23():
+    """253 blocks of 7 of the 23 points, and every 4-subset of the points in exactly one block
+    (253 · C(7, 4) = 8855 = C(23, 4), all distinct); two blocks meet in 1 or 3 points."""
+    import itertools
+
+    blocks = codes._golay_heptads()
+    assert blocks.shape == (253, 23) and set(blocks.sum(axis=1)) == {7}
+    quadruples = {four for block in blocks for four in itertools.combinations(np.flatnonzero(block), 4)}
+    assert len(quadruples) == 253 * 35 == math.comb(23, 4)
+    meet = blocks @ blocks.T
+    assert set(meet[~np.eye(253, dtype=bool)]) == {1, 3}
+
+
+def test_mclaughlin_code_is_a_tight_spherical_four_design():
+    """275 = 22·25/2 unit vectors in R^22; every row has cosine −1/4 with 112 others and 1/6 with
+    162 (the graph's degree); and it is a spherical 4-design: for random directions y the mean of
+    (x·y)^k over the code equals the sphere's for k <= 4, 0 for odd k and 1/22, 3/(22·24) for
+    k = 2, 4 (and not for k = 5: no 5-design)."""
+    units = codes.mclaughlin_code()
+    assert units.shape == (275, 22)
+    np.testing.assert_allclose(np.linalg.norm(units, axis=1), 1.0, atol=1e-12)
+    gram = units @ units.T
+    np.fill_diagonal(gram, np.nan)
+    assert (np.abs(gram + 0.25) < 1e-9).sum(axis=1).tolist() == [112] * 275
+    assert (np.abs(gram - 1 / 6) < 1e-9).sum(axis=1).tolist() == [162] * 275
+    directions = codes.normalise_rows(np.random.default_rng(0).normal(size=(20, 22)))
+    projections = units @ directions.T
+    for power, sphere in ((1, 0.0), (2, 1 / 22), (3, 0.0), (4, 3 / (22 * 24))):
+        np.testing.assert_allclose((projections ** power).mean(axis=0), sphere, atol=1e-12)
+    assert np.abs((projections ** 5).mean(axis=0)).max() > 1e-5
+    assert _brute_force_max_cosine(units) == pytest.approx(codes.MCLAUGHLIN_COSINE, abs=1e-12)
+    units[0, 0] = 7.0  # a copy: the cached code is untouched
+    assert codes.mclaughlin_code()[0, 0] != 7.0
+
+
+# --- tightening ---------------------------------------------------------------------------------
+
+
+def test_lbfgs_minimises_a_least_squares_problem():
+    """½|A·x − b|² from 0: L-BFGS ends at the least-squares solution (NumPy's lstsq)."""
+    rng = np.random.default_rng(3)
+    matrix, target = rng.normal(size=(30, 8)), rng.normal(size=30)
+    solution, used = codes._lbfgs(lambda x: (0.5 * float(np.sum((matrix @ x - target) ** 2)),
+                                             matrix.T @ (matrix @ x - target)), np.zeros(8), 500)
+    np.testing.assert_allclose(solution, np.linalg.lstsq(matrix, target, rcond=None)[0], atol=1e-6)
+    assert used <= 500
+
+
+def test_excess_gradient_matches_finite_differences():
+    """The gradient of ½ Σ_{i≠j} max(0, cos_ij − t)² with respect to the unnormalised rows, by
+    central differences of the value written out from its definition."""
+    rng = np.random.default_rng(4)
+    rows = rng.normal(size=(7, 4))
+    target = 0.1
+
+    def value(flat):
+        units = codes.normalise_rows(flat.reshape(7, 4))
+        cosines = units @ units.T
+        return 0.5 * sum(max(0.0, cosines[i, j] - target) ** 2 for i in range(7) for j in range(7) if i != j)
+
+    computed_value, gradient = codes._excess(rows.ravel(), rows.shape, target)
+    assert computed_value == pytest.approx(value(rows.ravel()), rel=1e-12)
+    step = 1e-6
+    numeric = [(value(rows.ravel() + step * e) - value(rows.ravel() - step * e)) / (2 * step) for e in np.eye(28)]
+    np.testing.assert_allclose(gradient, numeric, atol=1e-7)
+
+
+def test_tighten_reaches_the_simplex_and_never_worsens():
+    """6 points in R^5 perturbed from a regular simplex (optimum −1/5): tightening gets within 1e-4
+    of it; an input it cannot improve comes back no worse."""
+    simplex = np.eye(6) - 1 / 6
+    basis = np.linalg.svd(simplex)[2][:5]
+    start = codes.normalise_rows(simplex @ basis.T + 0.05 * np.random.default_rng(5).normal(size=(6, 5)))
+    tightened, value = codes.tighten(start, 20_000)
+    assert value == pytest.approx(_brute_force_max_cosine(tightened), abs=1e-12)
+    assert -0.2 <= value < -0.2 + 1e-4 and value < _brute_force_max_cosine(start)
+    again, same = codes.tighten(tightened, 50)
+    assert same <= value
