@@ -157,6 +157,16 @@ def test_embedding_statistics_by_hand():
     assert stats["variance_correlation"] == pytest.approx(expected) and expected > 0.5
 
 
+def test_arms_drop_default_hyperparameters_so_runs_are_shared():
+    """scaled BN with m = 1 and PEDCC with n = 1 are the methods' defaults: their arms train the
+    same runs as plain scaled BN and PEDCC."""
+    claims = [c for c in reproduce.CLAIMS if c.key in ("scaled-bn-m", "scaled-bn-accuracy", "pedcc-n", "pedcc-accuracy")]
+    runs, _ = reproduce.plan(claims, [0], 8, "out")
+    assert runs["scaled-bn-m"][("default", "m=1")] == runs["scaled-bn-accuracy"][("default", "scaled BN")]
+    assert runs["pedcc-n"][("default", "n=1")] == runs["pedcc-accuracy"][("default", "PEDCC")]
+    assert runs["scaled-bn-m"][("default", "m=2")] != runs["scaled-bn-accuracy"][("default", "scaled BN")]
+
+
 def test_command_line_rejects_unknown_claims_and_sets_quick_defaults():
     with pytest.raises(SystemExit) as info:
         reproduce.parse_args(["--claims", "gsc-ece,bogus"])
@@ -169,9 +179,10 @@ def test_command_line_rejects_unknown_claims_and_sets_quick_defaults():
 
 def test_quick_mode_end_to_end_and_resume(tmp_path):
     """--quick on every claim (first condition and compared arm, 2 seeds, 1 epoch; 2 for the
-    fine-tuning claim): the report has a verdict per comparison and a figure per claim, feature
-    metrics are cached with the features they measured; a second call trains nothing (every
-    metrics.json untouched) and gives the same rows."""
+    fine-tuning claim; 32 runs in 2 processes): the report has a verdict per comparison and a
+    figure per claim, feature metrics are cached with the features they measured; a second call,
+    in one process, trains nothing (every metrics.json untouched) and gives the same rows; an
+    outdated feature cache is measured again."""
     argv = ["--quick", "--output", str(tmp_path / "runs")]
     rows = reproduce.main(argv)
     text = (tmp_path / "runs" / "reproduction.md").read_text()
@@ -191,7 +202,7 @@ def test_quick_mode_end_to_end_and_resume(tmp_path):
         assert len(compared) == 1 and compared[0]["verdict"] in (
             "reproduced", "contradicted", "not distinguishable at this scale")
     stamps = {path: path.stat().st_mtime_ns for path in runs.glob("*/metrics.json")}
-    again = reproduce.main(argv)
+    again = reproduce.main([*argv, "--jobs", "1"])  # the first call used 2 processes (default_jobs)
     assert again == rows
     assert {path: path.stat().st_mtime_ns for path in runs.glob("*/metrics.json")} == stamps
     # A cache of an earlier version (backbone outputs, no "features_of") is measured again.
