@@ -15,7 +15,7 @@ from models.evaluation import reliability_bins
 from models.plots import describe, history_figure, reliability_figure, roc_figure
 from models.training import plots as training_plots
 
-CONFIG = SimpleNamespace(method="gsc", dataset="digits", seed=0)
+CONFIG = SimpleNamespace(method="gsc", dataset="digits", seed=0, fine_tune_epochs=0)
 
 
 def _items(count, rows=50, classes=4, seed=0):
@@ -120,6 +120,20 @@ def test_training_curves_are_labelled(tmp_path, captured):
     fig, = captured
     assert [axis.get_xlabel() for axis in fig.axes] == ["epoch", "epoch"]
     assert [axis.get_ylabel() for axis in fig.axes] == [training_plots.LABELS["accuracy"], training_plots.LABELS["loss"]]
+
+
+def test_training_curves_mark_the_fine_tuning_stage(tmp_path, captured):
+    """A run with a fine-tuning stage (the last epoch of 3): every panel has a dashed line between
+    epochs 2 and 3 (x = 2.5, epochs counted from 1), named in its legend."""
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,accuracy,loss\n0,0.5,2.0\n1,0.8,1.0\n2,0.85,0.9\n")
+    staged = SimpleNamespace(method="pedcc", dataset="digits", seed=0, fine_tune_epochs=1, fine_tune_from=2)
+    training_plots.curves(staged, str(path), "unused.png")
+    fig, = captured
+    for axis in fig.axes:
+        marker, = [line for line in axis.lines if line.get_linestyle() == "--"]
+        assert list(marker.get_xdata()) == [2.5, 2.5]
+        assert "fine-tuning from epoch 3" in [text.get_text() for text in axis.get_legend().get_texts()]
 
 
 def _summary(methods, seeds, keys=("accuracy", "ece")):
