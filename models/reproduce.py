@@ -478,7 +478,7 @@ def report(claims, rows_of, seeds, epochs, figure_folder, figure_link):
     return "\n".join(lines) + "\n"
 
 
-def _quiet_worker():
+def _quiet_tensorflow():
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
@@ -504,7 +504,7 @@ def train_all(configs, jobs=1, verbose=True):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_tensorflow) as pool:
         futures = {pool.submit(train, config): folder for folder, config in configs.items()}
         try:
             for index, future in enumerate(as_completed(futures), 1):
@@ -575,10 +575,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    import tensorflow as tf
-
     args = parse_args(argv)
-    tf.get_logger().setLevel("ERROR")
+    _quiet_tensorflow()
     claims = [claim for claim in CLAIMS if claim.key in args.claims]
     if args.quick:
         claims = [quick_version(claim) for claim in claims]

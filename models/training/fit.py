@@ -203,12 +203,9 @@ def train(config):
 
 
 def _fit_and_evaluate(config, strategy, role, first_epoch):
-    from models.data import load_dataset
-
     chief = role is None or role.is_chief
     replicas = strategy.num_replicas_in_sync
-    bundle = load_dataset(config.dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
-                          first_epoch=first_epoch, **config.dataset_options)
+    bundle = _load_bundle(config, first_epoch)
     if bundle.train_size < config.batch_size:
         raise UsageError(f"--batch-size {config.batch_size} exceeds the {bundle.train_size} training examples")
     method = methods.get(config.method)
@@ -224,7 +221,8 @@ def _fit_and_evaluate(config, strategy, role, first_epoch):
         trim_history(history_path, first_epoch)
         if first_epoch and config.verbose:
             print(f"resuming {config.output} after epoch {first_epoch}", flush=True)
-    shared_callbacks = [EpochHistory(history_path), keras.callbacks.TensorBoard(os.path.join(config.output, "tensorboard"))]
+    history = EpochHistory(history_path)
+    tensorboard = keras.callbacks.TensorBoard(os.path.join(config.output, "tensorboard"))
     restore_epoch = first_epoch
     if config.fine_tune_epochs and first_epoch == config.fine_tune_from:
         # The last backup is the first stage's (its optimizer state): load it as compiled for that
@@ -248,9 +246,9 @@ def _fit_and_evaluate(config, strategy, role, first_epoch):
         data = train_data if begin == first_epoch else _train_data(config, method, begin)
         callbacks = []
         if chief:  # history row first, then the backup: a kill in between only repeats a row
-            callbacks = [shared_callbacks[0], backup.EpochBackup(
+            callbacks = [history, backup.EpochBackup(
                 backup_folder, restore_epoch=restore_epoch if begin == first_epoch else 0,
-                remove_at_end=stage_end == config.epochs), shared_callbacks[1]]
+                remove_at_end=stage_end == config.epochs), tensorboard]
         _fit(model, config, strategy, role, data, begin, stage_end, steps_per_epoch, callbacks)
     if role is not None:
         if not chief:
@@ -283,13 +281,18 @@ def _with_label_input(dataset, method):
     return dataset.map(lambda x, y: (method.fit_inputs(x, y), y)) if method.uses_labels else dataset
 
 
-def _train_data(config, method, first_epoch):
-    """The training batches of epochs ``first_epoch … epochs − 1`` (those an uninterrupted run sees)."""
+def _load_bundle(config, first_epoch):
+    """The run's data, its training batches those of epochs ``first_epoch … epochs − 1`` (the ones
+    an uninterrupted run sees)."""
     from models.data import load_dataset
 
-    bundle = load_dataset(config.dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
-                          first_epoch=first_epoch, **config.dataset_options)
-    return _with_label_input(bundle.train, method)
+    return load_dataset(config.dataset, config.batch_size, seed=config.seed, epochs=config.epochs,
+                        first_epoch=first_epoch, **config.dataset_options)
+
+
+def _train_data(config, method, first_epoch):
+    """The training batches of epochs ``first_epoch … epochs − 1``, as ``fit`` takes them."""
+    return _with_label_input(_load_bundle(config, first_epoch).train, method)
 
 
 def _fit(model, config, strategy, role, data, first_epoch, epochs, steps_per_epoch, callbacks):
